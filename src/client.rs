@@ -1,0 +1,431 @@
+//! The blocking driver: owns the socket and the clock, feeds the pure heartbeat and backoff
+//! machines, and turns what happens into [`Event`]s.
+
+use std::collections::VecDeque;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use log::{info, warn};
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::Message as Wire;
+
+use crate::backoff::{Backoff, Decision, SplitMix64};
+use crate::endpoint::Endpoint;
+use crate::heartbeat::Heartbeat;
+use crate::link::Link;
+use crate::outbox::{from_wire, Outbox};
+use crate::{Config, Error, Event, Message, ReadyState, SendError, Stats};
+
+mod open;
+
+/// Far enough to mean "no deadline" without overflowing `Instant`.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+enum Phase {
+    /// The next attempt is due at `at`; `announced` once `Connecting` went out.
+    Idle {
+        at: Instant,
+        announced: bool,
+    },
+    Open(Box<Link>),
+    /// A local close: queued messages go first, then the Close frame, then the reply.
+    Closing {
+        link: Box<Link>,
+        deadline: Instant,
+        code: u16,
+        reason: String,
+        close_sent: bool,
+    },
+    Stopped,
+}
+
+/// A WebSocket client that keeps one connection alive: heartbeat, dead-link detection,
+/// reconnection with backoff, and an outbox that loses nothing. Single-threaded and blocking;
+/// drive it with [`poll`](Client::poll) or [`run`](Client::run).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use wsbeat::{Client, Config, Event, Message};
+///
+/// let mut client = Client::new(Config::new("ws://127.0.0.1:9000/")).expect("valid config");
+/// client.send(Message::text("hello")).expect("outbox has room"); // sent once connected
+/// loop {
+///     match client.poll(Duration::from_secs(1)) {
+///         Some(Event::Message(msg)) => println!("got {msg:?}"),
+///         Some(Event::GaveUp { .. }) | Some(Event::Closed { .. }) => break,
+///         Some(other) => println!("{other:?}"),
+///         None => {} // nothing within a second: do other work here
+///     }
+/// }
+/// ```
+pub struct Client {
+    config: Config,
+    endpoint: Endpoint,
+    #[cfg(feature = "tls")]
+    tls: Option<native_tls::TlsConnector>,
+    phase: Phase,
+    events: VecDeque<Event>,
+    outbox: Outbox,
+    backoff: Backoff,
+    stats: Stats,
+    attempt: u64,
+    /// Bytes and messages of links already gone, so stats survive reconnects.
+    closed_links: (u64, u64),
+}
+
+impl Client {
+    /// Validates `config` and creates a client. No I/O happens until the first
+    /// [`poll`](Client::poll). Errors name the offending field.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let err = wsbeat::Client::new(wsbeat::Config::new("ws://h/").ping_interval(Duration::ZERO));
+    /// assert!(err.unwrap_err().to_string().contains("heartbeat.ping_interval"));
+    /// ```
+    pub fn new(config: Config) -> Result<Client, Error> {
+        let endpoint = config.validate()?;
+        #[cfg(feature = "tls")]
+        let tls = match endpoint.scheme {
+            crate::endpoint::Scheme::Wss => Some(crate::tls::connector(&config.tls)?),
+            crate::endpoint::Scheme::Ws => None,
+        };
+        let seed = config.seed.unwrap_or_else(SplitMix64::random_seed);
+        Ok(Client {
+            backoff: Backoff::new(config.backoff.clone(), SplitMix64::new(seed)),
+            outbox: Outbox::new(config.outbox.max_messages, config.outbox.max_bytes),
+            endpoint,
+            #[cfg(feature = "tls")]
+            tls,
+            phase: Phase::Idle {
+                at: Instant::now(),
+                announced: false,
+            },
+            events: VecDeque::new(),
+            stats: Stats::default(),
+            attempt: 0,
+            closed_links: (0, 0),
+            config,
+        })
+    }
+
+    /// Blocks for at most `timeout` (longer only while a connect attempt runs, which
+    /// `connect_timeout` bounds) and returns the next event, or `None` if nothing happened.
+    ///
+    /// While connected, the socket read waits until the next heartbeat deadline, so an idle
+    /// link wakes once per ping interval. Returns `None` at once when the client is stopped.
+    pub fn poll(&mut self, timeout: Duration) -> Option<Event> {
+        let deadline = Instant::now() + timeout.min(FOREVER);
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                return Some(event);
+            }
+            let phase = std::mem::replace(&mut self.phase, Phase::Stopped);
+            self.phase = match phase {
+                Phase::Stopped => return None,
+                Phase::Idle { at, announced } => self.step_idle(at, announced, deadline),
+                Phase::Open(link) => self.step_open(link, deadline),
+                Phase::Closing {
+                    link,
+                    deadline: close_by,
+                    code,
+                    reason,
+                    close_sent,
+                } => self.step_closing(link, close_by, code, reason, close_sent, deadline),
+            };
+            if self.events.is_empty() && Instant::now() >= deadline {
+                return None;
+            }
+        }
+    }
+
+    /// Sends `msg` now if the link is open, else keeps it in the outbox for the next link.
+    ///
+    /// Queued messages keep their order and go before newer ones, but after anything sent in
+    /// reply to [`Event::Connected`]. A message that does not fit is handed back.
+    pub fn send(&mut self, msg: impl Into<Message>) -> Result<(), SendError> {
+        let msg = msg.into();
+        if msg.len() > self.config.max_message_size {
+            return Err(SendError::TooLarge(msg));
+        }
+        if !self.outbox.has_room_for(msg.len()) {
+            return Err(SendError::OutboxFull(msg));
+        }
+        let wire = into_wire(msg);
+        match &mut self.phase {
+            Phase::Stopped | Phase::Closing { .. } => Err(SendError::Closed(from_wire(wire))),
+            Phase::Open(link)
+                if (link.hold_outbox || self.outbox.queued_len() == 0)
+                    && !link.is_stalled()
+                    && link.broken.is_none() =>
+            {
+                self.outbox.push_in_flight(wire.clone());
+                if let Err(reason) = link.write(wire, Instant::now() + self.config.write_timeout) {
+                    link.broken = Some(reason);
+                }
+                let taken = link.newly_taken_by_kernel();
+                self.outbox.delivered_to_kernel(taken);
+                Ok(())
+            }
+            _ => self
+                .outbox
+                .push(wire)
+                .map_err(|w| SendError::OutboxFull(from_wire(w))),
+        }
+    }
+
+    /// Closes with code 1000 (normal closure): queued messages are sent first, then a Close
+    /// frame; the server's reply is awaited for at most `close_timeout`. Keep polling until
+    /// [`Event::Closed`]. No reconnect follows.
+    pub fn close(&mut self) {
+        self.close_with(1000, "");
+    }
+
+    /// Like [`close`](Client::close) with a chosen code (e.g. 1001, going away) and reason.
+    pub fn close_with(&mut self, code: u16, reason: &str) {
+        let phase = std::mem::replace(&mut self.phase, Phase::Stopped);
+        self.phase = match phase {
+            Phase::Open(link) => {
+                info!("closing with code {code}");
+                let mut link = link;
+                link.hold_outbox = false;
+                Phase::Closing {
+                    link,
+                    deadline: Instant::now() + self.config.close_timeout,
+                    code,
+                    reason: reason.to_string(),
+                    close_sent: false,
+                }
+            }
+            Phase::Idle { .. } => {
+                info!("closed while not connected");
+                self.events.push_back(Event::Closed { code: None });
+                Phase::Stopped
+            }
+            other => other,
+        };
+    }
+
+    /// Messages that were never handed to the kernel: call after [`Event::Closed`] or
+    /// [`Event::GaveUp`] to keep them (e.g. on flash) rather than lose them.
+    pub fn take_unsent(&mut self) -> Vec<Message> {
+        self.outbox.drain_all()
+    }
+
+    /// The connection state.
+    pub fn ready_state(&self) -> ReadyState {
+        match &self.phase {
+            Phase::Idle { .. } if self.attempt == 0 => ReadyState::Connecting,
+            Phase::Idle { at, .. } if *at > Instant::now() => ReadyState::WaitingToReconnect,
+            Phase::Idle { .. } => ReadyState::Connecting,
+            Phase::Open(_) => ReadyState::Open,
+            Phase::Closing { .. } => ReadyState::Closing,
+            Phase::Stopped => ReadyState::Closed,
+        }
+    }
+
+    /// Payload bytes accepted by [`send`](Client::send) and not yet taken by the kernel.
+    pub fn buffered_amount(&self) -> usize {
+        self.outbox.bytes()
+    }
+
+    /// Messages accepted by [`send`](Client::send) and not yet taken by the kernel.
+    pub fn buffered_messages(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats.clone();
+        s.bytes_in = self.closed_links.0;
+        s.bytes_out = self.closed_links.1;
+        if let Some(link) = self.link() {
+            s.bytes_in += link.ws.get_ref().bytes_in;
+            s.bytes_out += link.ws.get_ref().bytes_out;
+        }
+        s
+    }
+
+    /// When the client next has something to do, for applications that wait on the socket
+    /// themselves (see [`socket`](Client::socket)); `None` when stopped.
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        if !self.events.is_empty() {
+            return Some(Instant::now());
+        }
+        match &self.phase {
+            Phase::Idle {
+                at,
+                announced: false,
+            } => Some(*at),
+            Phase::Idle { at, .. } => Some(*at),
+            Phase::Open(link) if link.is_stalled() || link.broken.is_some() || link.hold_outbox => {
+                Some(Instant::now())
+            }
+            Phase::Open(link) if self.outbox.queued_len() > 0 => Some(Instant::now()),
+            Phase::Open(link) => Some(link.heartbeat.next_deadline()),
+            Phase::Closing {
+                deadline,
+                close_sent: false,
+                ..
+            } => Some((*deadline).min(Instant::now())),
+            Phase::Closing { deadline, .. } => Some(*deadline),
+            Phase::Stopped => None,
+        }
+    }
+
+    /// The TCP socket of the open link, for applications that wait on several sources with
+    /// `poll(2)`: when it is readable or [`next_wakeup`](Client::next_wakeup) has passed, call
+    /// [`poll`](Client::poll) with a zero timeout until it returns `None`.
+    pub fn socket(&self) -> Option<&TcpStream> {
+        self.link().map(|l| l.ws.get_ref().transport().tcp())
+    }
+
+    /// Whether the client has stopped (closed or gave up) and will do nothing more.
+    pub fn is_stopped(&self) -> bool {
+        matches!(self.phase, Phase::Stopped) && self.events.is_empty()
+    }
+
+    fn link(&self) -> Option<&Link> {
+        match &self.phase {
+            Phase::Open(link) | Phase::Closing { link, .. } => Some(link),
+            _ => None,
+        }
+    }
+
+    fn step_idle(&mut self, at: Instant, announced: bool, deadline: Instant) -> Phase {
+        let now = Instant::now();
+        if now < at {
+            if now < deadline {
+                std::thread::sleep(at.min(deadline) - now);
+            }
+            return Phase::Idle { at, announced };
+        }
+        if !announced {
+            self.events.push_back(Event::Connecting {
+                attempt: self.attempt + 1,
+                url: crate::redact::url(&self.config.url),
+            });
+            return Phase::Idle {
+                at,
+                announced: true,
+            };
+        }
+        self.connect()
+    }
+
+    fn connect(&mut self) -> Phase {
+        self.attempt += 1;
+        self.stats.attempts += 1;
+        self.backoff.on_attempt();
+        let attempt = self.attempt;
+        let started = Instant::now();
+        info!(
+            "connecting to {} (attempt {attempt})",
+            crate::redact::url(&self.config.url)
+        );
+        let opened = crate::request::build(&self.endpoint, &self.config).and_then(|request| {
+            crate::transport::open(
+                &self.endpoint,
+                &self.config,
+                request,
+                #[cfg(feature = "tls")]
+                self.tls.as_ref(),
+                started + self.config.connect_timeout,
+            )
+        });
+        match opened {
+            Ok(opened) => {
+                let now = Instant::now();
+                self.backoff.on_connected(now);
+                self.stats.connects += 1;
+                self.stats.connected_since = Some(now);
+                info!(
+                    "connected to {} (attempt {attempt}, {} ms)",
+                    opened.peer,
+                    now.duration_since(started).as_millis()
+                );
+                self.events.push_back(Event::Connected {
+                    attempt,
+                    handshake: now.duration_since(started),
+                    protocol: opened.protocol,
+                });
+                let heartbeat = Heartbeat::new(&self.config.heartbeat, now);
+                Phase::Open(Box::new(Link::new(
+                    opened.ws,
+                    heartbeat,
+                    self.config.write_timeout,
+                )))
+            }
+            Err(error) => {
+                warn!("connect attempt {attempt} failed: {error}");
+                let retry_after = match &error {
+                    Error::HttpStatus {
+                        status: 429 | 503,
+                        retry_after,
+                        ..
+                    } => *retry_after,
+                    _ => None,
+                };
+                self.events
+                    .push_back(Event::ConnectFailed { attempt, error });
+                let decision = self.backoff.on_attempt_failed(retry_after);
+                self.schedule(decision)
+            }
+        }
+    }
+
+    /// Turns a backoff decision into the next phase and its event.
+    fn schedule(&mut self, decision: Decision) -> Phase {
+        match decision {
+            Decision::RetryAfter(delay) => {
+                info!(
+                    "reconnecting in {} ms (attempt {})",
+                    delay.as_millis(),
+                    self.attempt + 1
+                );
+                self.events.push_back(Event::Reconnecting {
+                    attempt: self.attempt + 1,
+                    delay,
+                });
+                Phase::Idle {
+                    at: Instant::now() + delay,
+                    announced: false,
+                }
+            }
+            Decision::GiveUp => self.give_up(),
+        }
+    }
+
+    fn give_up(&mut self) -> Phase {
+        let attempts = self.backoff.attempts_in_streak();
+        warn!("giving up after {attempts} attempts");
+        self.events.push_back(Event::GaveUp { attempts });
+        Phase::Stopped
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("url", &crate::redact::url(&self.config.url))
+            .field("ready_state", &self.ready_state())
+            .field("attempt", &self.attempt)
+            .field("buffered_messages", &self.outbox.len())
+            .finish()
+    }
+}
+
+pub(crate) fn into_wire(msg: Message) -> Wire {
+    match msg {
+        Message::Text(s) => Wire::text(s),
+        Message::Binary(b) => Wire::binary(b),
+    }
+}
+
+/// A Close frame with `code` and `reason`.
+pub(crate) fn close_frame(code: u16, reason: &str) -> CloseFrame {
+    CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.into(),
+    }
+}

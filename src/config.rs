@@ -1,0 +1,431 @@
+//! Plain configuration structs with documented defaults, and their validation.
+
+use std::time::Duration;
+
+use crate::endpoint::Endpoint;
+use crate::{Error, Message};
+
+/// Everything a [`Client`](crate::Client) needs to know. Build it with [`Config::new`], change
+/// the public fields or use the chained setters, then hand it to
+/// [`Client::new`](crate::Client::new), which validates it and names the first bad field.
+///
+/// ```
+/// use std::time::Duration;
+/// use wsbeat::Config;
+/// let config = Config::new("ws://gateway.local:8080/telemetry")
+///     .ping_interval(Duration::from_secs(10))
+///     .pong_timeout(Duration::from_secs(3))
+///     .max_missed_pongs(2)
+///     .header("X-Device-Id", "gw-0042");
+/// // Dead link noticed at most 10 s + 2 x 3 s = 16 s after the last byte from the server.
+/// assert_eq!(config.heartbeat.detection_bound(), Duration::from_secs(16));
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// The server, `ws://host[:port]/path?query` or `wss://...`. No default.
+    pub url: String,
+    /// Dead-link detection. Defaults to [`HeartbeatConfig::default`].
+    pub heartbeat: HeartbeatConfig,
+    /// Reconnection policy. Defaults to [`BackoffConfig::default`].
+    pub backoff: BackoffConfig,
+    /// Messages kept while not connected. Defaults to [`OutboxConfig::default`].
+    pub outbox: OutboxConfig,
+    /// Bound on one connect attempt: TCP connect to every resolved address in turn, TLS
+    /// handshake and HTTP upgrade together (DNS resolution is not covered: the system
+    /// resolver cannot be interrupted without a thread). Defaults to 10 s.
+    pub connect_timeout: Duration,
+    /// How long [`Client::close`](crate::Client::close) waits for the server's Close reply.
+    /// Defaults to 5 s.
+    pub close_timeout: Duration,
+    /// A write that makes no progress for this long declares the link dead (the server is not
+    /// reading). Unsent messages go back to the outbox. Defaults to 10 s.
+    pub write_timeout: Duration,
+    /// Largest message accepted from the server and by [`Client::send`](crate::Client::send);
+    /// larger input is a protocol error and a reconnect, never an allocation of that size.
+    /// Defaults to 1 MiB (tungstenite's server-sized default is 64 MiB).
+    pub max_message_size: usize,
+    /// Largest single frame payload accepted from the server. Defaults to 1 MiB.
+    pub max_frame_size: usize,
+    /// Initial capacity of the read buffer. Defaults to 4 KiB (tungstenite's default is a
+    /// 128 KiB buffer allocated up front).
+    pub read_buffer_size: usize,
+    /// Extra headers sent with every upgrade request. Defaults to none.
+    pub headers: Vec<(String, String)>,
+    /// Subprotocols offered in `Sec-WebSocket-Protocol`; a server that picks another one is an
+    /// error. Defaults to none.
+    pub protocols: Vec<String>,
+    /// The `Origin` header, if the server wants one. Defaults to none.
+    pub origin: Option<String>,
+    /// Close codes from the server that stop reconnecting (e.g. an application's "device
+    /// revoked" code). Defaults to none: every close leads to a reconnect.
+    pub final_close_codes: Vec<u16>,
+    /// Seed for the backoff jitter. Defaults to `None`: a random seed per client.
+    pub seed: Option<u64>,
+    /// TLS settings for `wss://`. Defaults to [`TlsConfig::default`](crate::TlsConfig):
+    /// verification on, system roots.
+    #[cfg(feature = "tls")]
+    pub tls: crate::TlsConfig,
+}
+
+/// Dead-link detection settings.
+///
+/// A dead peer is declared exactly `ping_interval + max_missed_pongs × pong_timeout` after the
+/// last byte received from it ([`HeartbeatConfig::detection_bound`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HeartbeatConfig {
+    /// Silence (no inbound byte) after which a ping is sent. Defaults to 20 s, which also keeps
+    /// most NAT mappings alive (Python `websockets` also pings every 20 s).
+    pub ping_interval: Duration,
+    /// How long a ping waits for any inbound byte before it counts as missed; the next ping
+    /// follows at once. Defaults to 5 s, enough for a cellular radio to wake up.
+    pub pong_timeout: Duration,
+    /// Consecutive missed pings that declare the link dead. Defaults to 3, the classic
+    /// browser pattern (three unanswered heartbeats, then reconnect).
+    pub max_missed_pongs: u32,
+    /// Application-level heartbeat instead of Ping frames. Defaults to `None` (Ping frames).
+    pub app_heartbeat: Option<AppHeartbeat>,
+}
+
+/// An application-level heartbeat for servers that want a message rather than a Ping frame
+/// (the browser pattern: send text `ping`, expect text `pong`).
+///
+/// The reply counts as the pong and is not handed to the application.
+///
+/// ```
+/// use wsbeat::{AppHeartbeat, Config, Message};
+/// let config = Config::new("ws://127.0.0.1:9000/")
+///     .app_heartbeat(AppHeartbeat::new(Message::text("ping"), Message::text("pong")));
+/// assert!(config.heartbeat.app_heartbeat.is_some());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppHeartbeat {
+    /// Sent instead of a Ping frame.
+    pub ping: Message,
+    /// The reply that counts as a pong.
+    pub pong: Message,
+}
+
+impl AppHeartbeat {
+    /// An application heartbeat sending `ping` and expecting `pong`.
+    pub fn new(ping: Message, pong: Message) -> Self {
+        AppHeartbeat { ping, pong }
+    }
+}
+
+impl HeartbeatConfig {
+    /// Time from the last inbound byte to the dead verdict:
+    /// `ping_interval + max_missed_pongs × pong_timeout`.
+    ///
+    /// ```
+    /// let hb = wsbeat::HeartbeatConfig::default();
+    /// assert_eq!(hb.detection_bound(), std::time::Duration::from_secs(35));
+    /// ```
+    pub fn detection_bound(&self) -> Duration {
+        self.ping_interval
+            .saturating_add(self.pong_timeout.saturating_mul(self.max_missed_pongs))
+    }
+}
+
+impl Default for HeartbeatConfig {
+    fn default() -> Self {
+        HeartbeatConfig {
+            ping_interval: Duration::from_secs(20),
+            pong_timeout: Duration::from_secs(5),
+            max_missed_pongs: 3,
+            app_heartbeat: None,
+        }
+    }
+}
+
+/// Reconnection policy: capped exponential backoff with proportional jitter.
+///
+/// The k-th consecutive delay is drawn from `[(1 - jitter) × d, d]` with
+/// `d = min(initial × factor^k, max)`, and never shrinks while failures continue.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct BackoffConfig {
+    /// First delay after a failure. Defaults to 1 s.
+    pub initial: Duration,
+    /// Upper bound of any delay. Defaults to 60 s.
+    pub max: Duration,
+    /// Growth per consecutive failure. Defaults to 2.0.
+    pub factor: f64,
+    /// Fraction of the delay that is randomised, in `[0, 1)`. Defaults to 0.2: a delay of 10 s
+    /// becomes 8-10 s. Proportional rather than full jitter keeps a floor under every delay,
+    /// so a device never retries faster than `(1 - jitter) × initial`, while a fleet that lost
+    /// the same server still spreads out.
+    pub jitter: f64,
+    /// A connection must stay up this long before the delay resets to `initial`, so a server
+    /// that accepts and drops at once cannot cause a tight loop. Defaults to 10 s.
+    pub min_uptime: Duration,
+    /// Give up after this many failed retries in a row. `None` (the default) retries forever.
+    /// Against a server dead from the start that is `N + 1` attempts; after a dropped link, `N`.
+    pub max_retries: Option<u32>,
+}
+
+impl Default for BackoffConfig {
+    fn default() -> Self {
+        BackoffConfig {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+            factor: 2.0,
+            jitter: 0.2,
+            min_uptime: Duration::from_secs(10),
+            max_retries: None,
+        }
+    }
+}
+
+/// Bounds of the queue that keeps messages while the link is down.
+///
+/// Messages written to a link that then died, but not yet handed to the kernel, count here too
+/// and go back to the front of the queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OutboxConfig {
+    /// Most messages kept. Defaults to 1000.
+    pub max_messages: usize,
+    /// Most payload bytes kept. Defaults to 1 MiB.
+    pub max_bytes: usize,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig {
+            max_messages: 1000,
+            max_bytes: 1 << 20,
+        }
+    }
+}
+
+impl Config {
+    /// A configuration for `url` with every other field at its default.
+    pub fn new(url: impl Into<String>) -> Self {
+        Config {
+            url: url.into(),
+            heartbeat: HeartbeatConfig::default(),
+            backoff: BackoffConfig::default(),
+            outbox: OutboxConfig::default(),
+            connect_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(10),
+            max_message_size: 1 << 20,
+            max_frame_size: 1 << 20,
+            read_buffer_size: 4 << 10,
+            headers: Vec::new(),
+            protocols: Vec::new(),
+            origin: None,
+            final_close_codes: Vec::new(),
+            seed: None,
+            #[cfg(feature = "tls")]
+            tls: crate::TlsConfig::default(),
+        }
+    }
+
+    /// Sets [`HeartbeatConfig::ping_interval`].
+    pub fn ping_interval(mut self, d: Duration) -> Self {
+        self.heartbeat.ping_interval = d;
+        self
+    }
+    /// Sets [`HeartbeatConfig::pong_timeout`].
+    pub fn pong_timeout(mut self, d: Duration) -> Self {
+        self.heartbeat.pong_timeout = d;
+        self
+    }
+    /// Sets [`HeartbeatConfig::max_missed_pongs`].
+    pub fn max_missed_pongs(mut self, n: u32) -> Self {
+        self.heartbeat.max_missed_pongs = n;
+        self
+    }
+    /// Sets [`HeartbeatConfig::app_heartbeat`].
+    pub fn app_heartbeat(mut self, hb: AppHeartbeat) -> Self {
+        self.heartbeat.app_heartbeat = Some(hb);
+        self
+    }
+    /// Sets [`BackoffConfig::initial`] and [`BackoffConfig::max`].
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.backoff.initial = initial;
+        self.backoff.max = max;
+        self
+    }
+    /// Sets [`BackoffConfig::min_uptime`].
+    pub fn min_uptime(mut self, d: Duration) -> Self {
+        self.backoff.min_uptime = d;
+        self
+    }
+    /// Sets [`BackoffConfig::max_retries`].
+    pub fn max_retries(mut self, n: Option<u32>) -> Self {
+        self.backoff.max_retries = n;
+        self
+    }
+    /// Sets [`Config::connect_timeout`].
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+    /// Sets [`Config::close_timeout`].
+    pub fn close_timeout(mut self, d: Duration) -> Self {
+        self.close_timeout = d;
+        self
+    }
+    /// Sets [`Config::max_message_size`] and [`Config::max_frame_size`] together.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self.max_frame_size = bytes;
+        self
+    }
+    /// Adds a header to every upgrade request.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+    /// Offers a subprotocol.
+    pub fn protocol(mut self, name: impl Into<String>) -> Self {
+        self.protocols.push(name.into());
+        self
+    }
+    /// Adds a close code that stops reconnecting.
+    pub fn final_close_code(mut self, code: u16) -> Self {
+        self.final_close_codes.push(code);
+        self
+    }
+    /// Sets [`Config::seed`], making the jitter sequence repeatable.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Checks every field and returns the parsed endpoint, or an error naming the first bad
+    /// field. [`Client::new`](crate::Client::new) calls this; nothing here panics.
+    pub(crate) fn validate(&self) -> Result<Endpoint, Error> {
+        let endpoint = Endpoint::parse(&self.url)?;
+        let positive = [
+            ("heartbeat.ping_interval", self.heartbeat.ping_interval),
+            ("heartbeat.pong_timeout", self.heartbeat.pong_timeout),
+            ("backoff.initial", self.backoff.initial),
+            ("backoff.max", self.backoff.max),
+            ("connect_timeout", self.connect_timeout),
+            ("close_timeout", self.close_timeout),
+            ("write_timeout", self.write_timeout),
+        ];
+        for (field, value) in positive {
+            if value.is_zero() {
+                return Err(Error::config(field, "must be greater than zero"));
+            }
+        }
+        if self.heartbeat.max_missed_pongs == 0 {
+            return Err(Error::config(
+                "heartbeat.max_missed_pongs",
+                "must be at least 1",
+            ));
+        }
+        if let Some(app) = &self.heartbeat.app_heartbeat {
+            if app.ping.is_empty() && app.pong.is_empty() {
+                return Err(Error::config(
+                    "heartbeat.app_heartbeat",
+                    "ping and pong are both empty",
+                ));
+            }
+        }
+        let b = &self.backoff;
+        if b.max < b.initial {
+            return Err(Error::config(
+                "backoff.max",
+                "must not be less than backoff.initial",
+            ));
+        }
+        if !(b.factor.is_finite() && b.factor >= 1.0) {
+            return Err(Error::config(
+                "backoff.factor",
+                "must be a finite number >= 1.0",
+            ));
+        }
+        if !(b.jitter.is_finite() && (0.0..1.0).contains(&b.jitter)) {
+            return Err(Error::config("backoff.jitter", "must be in [0, 1)"));
+        }
+        if self.outbox.max_messages == 0 {
+            return Err(Error::config("outbox.max_messages", "must be at least 1"));
+        }
+        if self.outbox.max_bytes == 0 {
+            return Err(Error::config("outbox.max_bytes", "must be at least 1"));
+        }
+        if self.max_message_size == 0 {
+            return Err(Error::config("max_message_size", "must be at least 1"));
+        }
+        if self.max_frame_size == 0 {
+            return Err(Error::config("max_frame_size", "must be at least 1"));
+        }
+        if self.read_buffer_size == 0 {
+            return Err(Error::config("read_buffer_size", "must be at least 1"));
+        }
+        for (name, value) in &self.headers {
+            if tungstenite::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(Error::config(
+                    "headers",
+                    format!("invalid header name {name:?}"),
+                ));
+            }
+            if tungstenite::http::HeaderValue::from_str(value).is_err() {
+                return Err(Error::config(
+                    "headers",
+                    format!("invalid value for header {name:?}"),
+                ));
+            }
+        }
+        for p in &self.protocols {
+            let token = !p.is_empty()
+                && p.bytes()
+                    .all(|c| c.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&c));
+            if !token {
+                return Err(Error::config(
+                    "protocols",
+                    format!("invalid subprotocol {p:?}"),
+                ));
+            }
+        }
+        if let Some(origin) = &self.origin {
+            if tungstenite::http::HeaderValue::from_str(origin).is_err() {
+                return Err(Error::config("origin", "not a valid header value"));
+            }
+        }
+        for &code in &self.final_close_codes {
+            if !(1000..=4999).contains(&code) {
+                return Err(Error::config(
+                    "final_close_codes",
+                    format!("{code} is not a close code"),
+                ));
+            }
+        }
+        Ok(endpoint)
+    }
+}
+
+impl std::fmt::Debug for Config {
+    /// Header values and URL credentials are redacted: `Debug` output may reach logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), crate::redact::header_value(n, v)))
+            .collect();
+        f.debug_struct("Config")
+            .field("url", &crate::redact::url(&self.url))
+            .field("heartbeat", &self.heartbeat)
+            .field("backoff", &self.backoff)
+            .field("outbox", &self.outbox)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("close_timeout", &self.close_timeout)
+            .field("write_timeout", &self.write_timeout)
+            .field("max_message_size", &self.max_message_size)
+            .field("max_frame_size", &self.max_frame_size)
+            .field("read_buffer_size", &self.read_buffer_size)
+            .field("headers", &headers)
+            .field("protocols", &self.protocols)
+            .field("origin", &self.origin)
+            .field("final_close_codes", &self.final_close_codes)
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}

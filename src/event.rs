@@ -1,0 +1,260 @@
+//! What the client tells the application: messages, events and why a link ended.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::Error;
+
+/// A data message, sent or received.
+///
+/// ```
+/// use wsbeat::Message;
+/// assert_eq!(Message::text("hi").len(), 2);
+/// assert_eq!(Message::binary(vec![1, 2, 3]).as_bytes(), &[1, 2, 3]);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Message {
+    /// A UTF-8 text message.
+    Text(String),
+    /// A binary message.
+    Binary(Vec<u8>),
+}
+
+impl Message {
+    /// A text message.
+    pub fn text(s: impl Into<String>) -> Message {
+        Message::Text(s.into())
+    }
+    /// A binary message.
+    pub fn binary(b: impl Into<Vec<u8>>) -> Message {
+        Message::Binary(b.into())
+    }
+    /// Payload length in bytes.
+    pub fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The payload as bytes (UTF-8 for text).
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Message::Text(s) => s.as_bytes(),
+            Message::Binary(b) => b,
+        }
+    }
+    /// The text, if this is a text message.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Message::Text(s) => Some(s),
+            Message::Binary(_) => None,
+        }
+    }
+
+    /// Whether a received tungstenite message is this one (for application heartbeats).
+    pub(crate) fn matches(&self, other: &tungstenite::Message) -> bool {
+        match (self, other) {
+            (Message::Text(a), tungstenite::Message::Text(b)) => a.as_str() == b.as_str(),
+            (Message::Binary(a), tungstenite::Message::Binary(b)) => a[..] == b[..],
+            _ => false,
+        }
+    }
+}
+
+impl From<&str> for Message {
+    fn from(s: &str) -> Self {
+        Message::Text(s.to_string())
+    }
+}
+impl From<String> for Message {
+    fn from(s: String) -> Self {
+        Message::Text(s)
+    }
+}
+impl From<Vec<u8>> for Message {
+    fn from(b: Vec<u8>) -> Self {
+        Message::Binary(b)
+    }
+}
+
+/// Why a connection ended.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// `max_missed_pongs` pings in a row went unanswered: nothing arrived for
+    /// the detection bound.
+    HeartbeatTimeout {
+        /// Pings missed.
+        missed: u32,
+        /// Silence before the verdict.
+        silent_for: Duration,
+    },
+    /// The server sent a Close frame.
+    ClosedByServer {
+        /// The close code, if the frame had one.
+        code: Option<u16>,
+        /// The reason text the server gave (may be empty).
+        reason: String,
+    },
+    /// The socket failed or ended without a Close frame (EOF, reset, write timeout).
+    Io(Error),
+    /// The server sent bytes that break RFC 6455 (invalid UTF-8, bad opcode, oversize).
+    Protocol(Error),
+    /// The TLS layer failed mid-stream.
+    Tls(Error),
+    /// The application called [`Client::close`](crate::Client::close).
+    LocalClose {
+        /// The close code sent.
+        code: u16,
+    },
+}
+
+impl DisconnectReason {
+    /// A stable snake-case name: `heartbeat_timeout`, `closed_by_server`, `io_error`,
+    /// `protocol_error`, `tls_error` or `local_close`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DisconnectReason::HeartbeatTimeout { .. } => "heartbeat_timeout",
+            DisconnectReason::ClosedByServer { .. } => "closed_by_server",
+            DisconnectReason::Io(_) => "io_error",
+            DisconnectReason::Protocol(_) => "protocol_error",
+            DisconnectReason::Tls(_) => "tls_error",
+            DisconnectReason::LocalClose { .. } => "local_close",
+        }
+    }
+
+    /// The close code involved, if any.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            DisconnectReason::ClosedByServer { code, .. } => *code,
+            DisconnectReason::LocalClose { code } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for DisconnectReason {
+    /// A human explanation, e.g. "no reply to 3 pings: nothing received for 35 s".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DisconnectReason::HeartbeatTimeout { missed, silent_for } => write!(
+                f,
+                "no reply to {missed} pings: nothing received for {} ms",
+                silent_for.as_millis()
+            ),
+            DisconnectReason::ClosedByServer {
+                code: Some(code),
+                reason,
+            } if !reason.is_empty() => {
+                write!(f, "closed by server with code {code}: {reason}")
+            }
+            DisconnectReason::ClosedByServer {
+                code: Some(code), ..
+            } => {
+                write!(f, "closed by server with code {code}")
+            }
+            DisconnectReason::ClosedByServer { code: None, .. } => f.write_str("closed by server"),
+            DisconnectReason::Io(e) | DisconnectReason::Protocol(e) | DisconnectReason::Tls(e) => {
+                write!(f, "{e}")
+            }
+            DisconnectReason::LocalClose { code } => write!(f, "closed locally with code {code}"),
+        }
+    }
+}
+
+/// What happened, as returned by [`Client::poll`](crate::Client::poll).
+///
+/// `attempt` numbers count every connect attempt since the client was created, from 1.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// A connect attempt is about to start (resolve, TCP, TLS, upgrade).
+    Connecting {
+        /// Attempt number.
+        attempt: u64,
+        /// The URL with credentials and tokens redacted.
+        url: String,
+    },
+    /// The link is open. Messages queued while offline are sent at the next
+    /// [`poll`](crate::Client::poll), after anything the application sends in reply to this
+    /// event (a hello or auth message goes first).
+    Connected {
+        /// Attempt number.
+        attempt: u64,
+        /// Time for TCP connect, TLS and upgrade.
+        handshake: Duration,
+        /// The subprotocol the server chose, if any.
+        protocol: Option<String>,
+    },
+    /// A data message from the server.
+    Message(Message),
+    /// A heartbeat ping was sent.
+    Ping {
+        /// Its sequence number (the Ping payload, 8 bytes big-endian).
+        seq: u64,
+    },
+    /// A reply to one of our pings arrived.
+    Pong {
+        /// The sequence number it answers.
+        seq: u64,
+        /// Round-trip time, when the ping is still known.
+        rtt: Option<Duration>,
+    },
+    /// A ping got no reply within `pong_timeout`.
+    PongMissed {
+        /// Consecutive pings missed so far.
+        missed: u32,
+        /// `max_missed_pongs`.
+        max: u32,
+    },
+    /// The link ended. Unless the application closed it, a reconnect follows.
+    Disconnected {
+        /// Why.
+        reason: DisconnectReason,
+        /// Messages handed to the kernel after the last proof of delivery (a pong): the
+        /// window of possible loss. Zero after a clean close.
+        unconfirmed: u64,
+    },
+    /// A connect attempt failed.
+    ConnectFailed {
+        /// Attempt number.
+        attempt: u64,
+        /// What went wrong; [`Error::http_status`] gives a refused upgrade's status.
+        error: Error,
+    },
+    /// The next attempt is scheduled.
+    Reconnecting {
+        /// The next attempt's number.
+        attempt: u64,
+        /// Wait before it.
+        delay: Duration,
+    },
+    /// No more attempts: `max_retries` failed retries in a row, or the server used a final
+    /// close code. The client is stopped.
+    GaveUp {
+        /// Attempts made since the last open link (or since start).
+        attempts: u64,
+    },
+    /// The client closed cleanly after [`Client::close`](crate::Client::close) and is stopped.
+    Closed {
+        /// The close code sent, if a link was open.
+        code: Option<u16>,
+    },
+}
+
+/// The connection state, like the browser's `readyState` plus the wait between attempts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReadyState {
+    /// A connect attempt is due or in progress.
+    Connecting,
+    /// The link is open.
+    Open,
+    /// A local close is waiting for the server's reply.
+    Closing,
+    /// Waiting for the backoff delay before the next attempt.
+    WaitingToReconnect,
+    /// Stopped: closed by the application, or gave up.
+    Closed,
+}

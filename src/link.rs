@@ -1,0 +1,206 @@
+//! One open connection: its socket, heartbeat and write bookkeeping.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use tungstenite::Message as Wire;
+use tungstenite::WebSocket;
+
+use crate::heartbeat::Heartbeat;
+use crate::stream::MeteredStream;
+use crate::{DisconnectReason, Error};
+
+/// An open link. Dropped when it ends, so nothing of it can leak into the next one.
+pub(crate) struct Link {
+    pub ws: WebSocket<MeteredStream>,
+    pub heartbeat: Heartbeat,
+    /// Set at connect: the outbox waits until the application has seen `Connected` and had its
+    /// chance to send a hello or auth message.
+    pub hold_outbox: bool,
+    /// Since when a write has made no progress (the server is not reading).
+    pub stalled_since: Option<Instant>,
+    /// A failure met outside `poll` (in `send`), handled at the next `poll`.
+    pub broken: Option<DisconnectReason>,
+    /// Data messages proven read by the server (by a pong to a later ping).
+    pub confirmed: u64,
+    /// Data frames the kernel took, as already reported to the outbox.
+    kernel_frames_seen: u64,
+    write_timeout: Duration,
+}
+
+impl Link {
+    pub fn new(
+        ws: WebSocket<MeteredStream>,
+        heartbeat: Heartbeat,
+        write_timeout: Duration,
+    ) -> Link {
+        Link {
+            ws,
+            heartbeat,
+            hold_outbox: true,
+            stalled_since: None,
+            broken: None,
+            confirmed: 0,
+            kernel_frames_seen: 0,
+            write_timeout,
+        }
+    }
+
+    /// Data frames the kernel took since the last call.
+    pub fn newly_taken_by_kernel(&mut self) -> u64 {
+        let total = self.ws.get_ref().data_frames_out();
+        let new = total - self.kernel_frames_seen;
+        self.kernel_frames_seen = total;
+        new
+    }
+
+    /// Data frames the kernel took on this link, in all.
+    pub fn taken_by_kernel(&self) -> u64 {
+        self.ws.get_ref().data_frames_out()
+    }
+
+    /// Feeds the instant of the last received byte to the heartbeat.
+    pub fn note_inbound(&mut self) {
+        if let Some(at) = self.ws.get_ref().last_inbound {
+            self.heartbeat.on_inbound(at);
+        }
+    }
+
+    /// Reads one message, waiting at most `wait` (zero: only what is already buffered).
+    /// `Ok(None)` means nothing arrived in time.
+    pub fn read(
+        &mut self,
+        wait: Duration,
+        not_after: Instant,
+    ) -> Result<Option<Wire>, DisconnectReason> {
+        let write_wait = self.write_wait(Instant::now(), not_after);
+        self.ws
+            .get_mut()
+            .set_wait(wait, write_wait)
+            .map_err(io_reason)?;
+        let result = self.ws.read();
+        self.note_inbound();
+        match result {
+            Ok(msg) => Ok(Some(msg)),
+            Err(e) if is_timeout(&e) => Ok(None),
+            Err(e) => Err(self.classify(e)),
+        }
+    }
+
+    /// Writes `msg` and flushes it. A stalled write is not an error until it has made no
+    /// progress for `write_timeout`.
+    pub fn write(&mut self, msg: Wire, not_after: Instant) -> Result<(), DisconnectReason> {
+        self.prepare_write(not_after)?;
+        let started = Instant::now();
+        match self.ws.write(msg) {
+            Ok(()) => {}
+            Err(e) if is_timeout(&e) => return self.stalled(started),
+            Err(e) => return Err(self.classify(e)),
+        }
+        self.flush_from(started)
+    }
+
+    /// Flushes what tungstenite holds (a stalled write, a queued pong or close reply).
+    pub fn flush(&mut self, not_after: Instant) -> Result<(), DisconnectReason> {
+        self.prepare_write(not_after)?;
+        self.flush_from(Instant::now())
+    }
+
+    fn flush_from(&mut self, started: Instant) -> Result<(), DisconnectReason> {
+        match self.ws.flush() {
+            Ok(()) => {
+                self.stalled_since = None;
+                Ok(())
+            }
+            Err(e) if is_timeout(&e) => self.stalled(started),
+            Err(e) => Err(self.classify(e)),
+        }
+    }
+
+    /// When the next stalled-write retry is due: now, if a write is stalled.
+    pub fn is_stalled(&self) -> bool {
+        self.stalled_since.is_some()
+    }
+
+    fn stalled(&mut self, started: Instant) -> Result<(), DisconnectReason> {
+        let since = match (self.stalled_since, self.ws.get_ref().last_write_progress) {
+            (_, Some(progress)) if progress >= started => progress,
+            (Some(since), _) => since,
+            (None, _) => started,
+        };
+        self.stalled_since = Some(since);
+        if Instant::now().saturating_duration_since(since) >= self.write_timeout {
+            let e = io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "write made no progress for {} ms: the server is not reading",
+                    self.write_timeout.as_millis()
+                ),
+            );
+            return Err(DisconnectReason::Io(Error::Io(e)));
+        }
+        Ok(())
+    }
+
+    /// Blocking mode for a write that waits at most until the write timeout, the dead-link
+    /// verdict or the caller's deadline, whichever comes first.
+    fn prepare_write(&mut self, not_after: Instant) -> Result<(), DisconnectReason> {
+        let now = Instant::now();
+        let wait = self.write_wait(now, not_after);
+        self.ws.get_mut().set_wait(wait, wait).map_err(io_reason)
+    }
+
+    fn write_wait(&self, now: Instant, not_after: Instant) -> Duration {
+        let stall_end = self.stalled_since.unwrap_or(now) + self.write_timeout;
+        let until = stall_end.min(not_after).min(self.heartbeat.dead_at());
+        until
+            .saturating_duration_since(now)
+            .max(Duration::from_millis(1))
+    }
+
+    /// Maps a tungstenite error on an open link to why the link ended.
+    pub fn classify(&self, e: tungstenite::Error) -> DisconnectReason {
+        use tungstenite::error::ProtocolError;
+        use tungstenite::Error as T;
+        let tls = is_tls(self.ws.get_ref());
+        match e {
+            T::Io(e)
+                if tls && matches!(e.kind(), io::ErrorKind::Other | io::ErrorKind::InvalidData) =>
+            {
+                DisconnectReason::Tls(Error::Tls {
+                    detail: format!("tls stream failed: {e}"),
+                    source: Some(Box::new(e)),
+                })
+            }
+            T::Io(e) => io_reason(e),
+            T::Protocol(ProtocolError::ResetWithoutClosingHandshake)
+            | T::ConnectionClosed
+            | T::AlreadyClosed => io_reason(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed without a close frame",
+            )),
+            #[allow(unreachable_patterns)]
+            T::Tls(e) => DisconnectReason::Tls(Error::Tls {
+                detail: e.to_string(),
+                source: None,
+            }),
+            other => DisconnectReason::Protocol(Error::Protocol(other)),
+        }
+    }
+}
+
+fn is_tls(stream: &MeteredStream) -> bool {
+    match stream.transport() {
+        crate::stream::Transport::Plain(_) => false,
+        #[cfg(feature = "tls")]
+        crate::stream::Transport::Tls(_) => true,
+    }
+}
+
+fn is_timeout(e: &tungstenite::Error) -> bool {
+    matches!(e, tungstenite::Error::Io(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut))
+}
+
+pub(crate) fn io_reason(e: io::Error) -> DisconnectReason {
+    DisconnectReason::Io(Error::Io(e))
+}

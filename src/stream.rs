@@ -1,0 +1,372 @@
+//! The byte stream under tungstenite: plain TCP or TLS, metered.
+//!
+//! The meter is what makes liveness "any byte": it stamps the instant of the last received byte
+//! and counts whole data frames the kernel has taken, which tells which sent messages were
+//! really handed over when a link dies.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// A TCP stream that, while a deadline is set (during connect), never lets a read or write
+/// wait past it: a server that trickles its handshake one byte at a time still times out.
+pub(crate) struct Tcp {
+    stream: TcpStream,
+    deadline: Option<Instant>,
+}
+
+impl Tcp {
+    pub fn new(stream: TcpStream, deadline: Option<Instant>) -> Tcp {
+        Tcp { stream, deadline }
+    }
+
+    pub fn socket(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// Ends the connect phase: from now on the driver sets the socket timeouts.
+    pub fn clear_deadline(&mut self) {
+        self.deadline = None;
+    }
+
+    fn before_io(&self) -> io::Result<()> {
+        if let Some(deadline) = self.deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connect deadline passed",
+                ));
+            }
+            self.stream.set_read_timeout(Some(left))?;
+            self.stream.set_write_timeout(Some(left))?;
+        }
+        Ok(())
+    }
+}
+
+impl Read for Tcp {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.before_io()?;
+        self.stream.read(buf)
+    }
+}
+
+impl Write for Tcp {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.before_io()?;
+        self.stream.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+/// Plain TCP or TLS over TCP.
+pub(crate) enum Transport {
+    Plain(Tcp),
+    #[cfg(feature = "tls")]
+    Tls(Box<native_tls::TlsStream<Tcp>>),
+}
+
+impl Transport {
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Transport::Plain(s) => s.socket(),
+            #[cfg(feature = "tls")]
+            Transport::Tls(s) => s.get_ref().socket(),
+        }
+    }
+
+    fn tcp_mut(&mut self) -> &mut Tcp {
+        match self {
+            Transport::Plain(s) => s,
+            #[cfg(feature = "tls")]
+            Transport::Tls(s) => s.get_mut(),
+        }
+    }
+}
+
+impl Read for Transport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.read(buf),
+            #[cfg(feature = "tls")]
+            Transport::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Transport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.write(buf),
+            #[cfg(feature = "tls")]
+            Transport::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Transport::Plain(s) => s.flush(),
+            #[cfg(feature = "tls")]
+            Transport::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// How the socket currently waits on reads and writes; syscalls happen only on change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wait {
+    Unknown,
+    NonBlocking,
+    Timeout { read: Duration, write: Duration },
+}
+
+/// A [`Transport`] that counts bytes, stamps the last inbound byte and tracks outbound frames.
+pub(crate) struct MeteredStream {
+    inner: Transport,
+    wait: Wait,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// When the last byte was received.
+    pub last_inbound: Option<Instant>,
+    /// When the kernel last took outbound bytes.
+    pub last_write_progress: Option<Instant>,
+    frames: OutboundFrames,
+}
+
+impl MeteredStream {
+    pub fn new(inner: Transport) -> MeteredStream {
+        MeteredStream {
+            inner,
+            wait: Wait::Unknown,
+            bytes_in: 0,
+            bytes_out: 0,
+            last_inbound: None,
+            last_write_progress: None,
+            frames: OutboundFrames::default(),
+        }
+    }
+
+    /// Complete data frames the kernel has taken since the link opened.
+    pub fn data_frames_out(&self) -> u64 {
+        self.frames.data_frames
+    }
+
+    /// Makes the next reads and writes wait at most `read` / `write`; zero `read` means do not
+    /// wait at all (read only what is already buffered).
+    pub fn set_wait(&mut self, read: Duration, write: Duration) -> io::Result<()> {
+        // Millisecond granularity: the kernel rounds to jiffies anyway, and equal values skip
+        // the syscalls.
+        let round = |d: Duration| Duration::from_millis(d.as_micros().div_ceil(1000).max(1) as u64);
+        let wanted = if read.is_zero() {
+            Wait::NonBlocking
+        } else {
+            Wait::Timeout {
+                read: round(read),
+                write: round(write),
+            }
+        };
+        if wanted == self.wait {
+            return Ok(());
+        }
+        let tcp = self.inner.tcp();
+        match wanted {
+            Wait::NonBlocking => tcp.set_nonblocking(true)?,
+            Wait::Timeout { read, write } => {
+                let (old_read, old_write) = match self.wait {
+                    Wait::Timeout { read, write } => (Some(read), Some(write)),
+                    Wait::NonBlocking => {
+                        tcp.set_nonblocking(false)?;
+                        (None, None)
+                    }
+                    Wait::Unknown => {
+                        tcp.set_nonblocking(false)?;
+                        (None, None)
+                    }
+                };
+                if old_read != Some(read) {
+                    tcp.set_read_timeout(Some(read))?;
+                }
+                if old_write != Some(write) {
+                    tcp.set_write_timeout(Some(write))?;
+                }
+            }
+            Wait::Unknown => {}
+        }
+        self.wait = wanted;
+        Ok(())
+    }
+
+    /// Ends the connect phase (see [`Tcp`]); the next [`set_wait`](Self::set_wait) sets the
+    /// socket timeouts afresh.
+    pub fn end_connect_phase(&mut self) {
+        self.inner.tcp_mut().clear_deadline();
+        self.wait = Wait::Unknown;
+    }
+
+    pub fn transport(&self) -> &Transport {
+        &self.inner
+    }
+}
+
+impl Read for MeteredStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.bytes_in += n as u64;
+            self.last_inbound = Some(Instant::now());
+        }
+        Ok(n)
+    }
+}
+
+impl Write for MeteredStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if n > 0 {
+            self.bytes_out += n as u64;
+            self.last_write_progress = Some(Instant::now());
+            self.frames.feed(&buf[..n]);
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Follows the client's outbound frame boundaries (RFC 6455 §5.2) in the bytes the kernel
+/// accepted, counting complete data messages.
+#[derive(Debug, Default)]
+struct OutboundFrames {
+    header: [u8; 14],
+    have: usize,
+    payload_left: u64,
+    data_final: bool,
+    data_frames: u64,
+}
+
+impl OutboundFrames {
+    fn feed(&mut self, mut buf: &[u8]) {
+        while !buf.is_empty() {
+            if self.payload_left > 0 {
+                let n = self.payload_left.min(buf.len() as u64);
+                self.payload_left -= n;
+                buf = &buf[n as usize..];
+                if self.payload_left == 0 {
+                    self.frame_done();
+                }
+                continue;
+            }
+            self.header[self.have] = buf[0];
+            self.have += 1;
+            buf = &buf[1..];
+            if self.have < 2 {
+                continue;
+            }
+            let len7 = self.header[1] & 0x7f;
+            let masked = self.header[1] & 0x80 != 0;
+            let ext = match len7 {
+                126 => 2,
+                127 => 8,
+                _ => 0,
+            };
+            let need = 2 + ext + if masked { 4 } else { 0 };
+            if self.have < need {
+                continue;
+            }
+            let len = match len7 {
+                126 => u64::from(u16::from_be_bytes([self.header[2], self.header[3]])),
+                127 => {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&self.header[2..10]);
+                    u64::from_be_bytes(b)
+                }
+                n => u64::from(n),
+            };
+            let fin = self.header[0] & 0x80 != 0;
+            let opcode = self.header[0] & 0x0f;
+            self.data_final = fin && opcode <= 2;
+            self.have = 0;
+            self.payload_left = len;
+            if len == 0 {
+                self.frame_done();
+            }
+        }
+    }
+
+    fn frame_done(&mut self) {
+        if self.data_final {
+            self.data_frames += 1;
+        }
+        self.data_final = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tungstenite::protocol::frame::{coding::OpCode, Frame};
+
+    fn encode(frame: Frame) -> Vec<u8> {
+        let mut out = Vec::new();
+        frame.format(&mut out).unwrap();
+        out
+    }
+
+    fn masked(mut frame: Frame) -> Vec<u8> {
+        frame.header_mut().mask = Some([1, 2, 3, 4]);
+        encode(frame)
+    }
+
+    #[test]
+    fn counts_data_frames_split_at_every_byte() {
+        let mut wire = Vec::new();
+        wire.extend(masked(Frame::message(
+            vec![7u8; 5],
+            OpCode::Data(tungstenite::protocol::frame::coding::Data::Text),
+            true,
+        )));
+        wire.extend(masked(Frame::ping(vec![1u8; 8])));
+        wire.extend(masked(Frame::message(
+            vec![9u8; 300],
+            OpCode::Data(tungstenite::protocol::frame::coding::Data::Binary),
+            true,
+        )));
+        wire.extend(masked(Frame::message(
+            vec![9u8; 70_000],
+            OpCode::Data(tungstenite::protocol::frame::coding::Data::Binary),
+            true,
+        )));
+        wire.extend(masked(Frame::message(
+            Vec::<u8>::new(),
+            OpCode::Data(tungstenite::protocol::frame::coding::Data::Text),
+            true,
+        )));
+        for chunk in [1usize, 2, 3, 7, 1000, wire.len()] {
+            let mut f = OutboundFrames::default();
+            let mut seen = Vec::new();
+            for part in wire.chunks(chunk) {
+                f.feed(part);
+                seen.push(f.data_frames);
+            }
+            assert_eq!(f.data_frames, 4, "chunk {chunk}");
+            assert!(seen.windows(2).all(|w| w[0] <= w[1]));
+        }
+    }
+
+    #[test]
+    fn a_partly_written_frame_is_not_counted() {
+        let frame = masked(Frame::message(
+            vec![1u8; 200],
+            OpCode::Data(tungstenite::protocol::frame::coding::Data::Binary),
+            true,
+        ));
+        let mut f = OutboundFrames::default();
+        f.feed(&frame[..frame.len() - 1]);
+        assert_eq!(f.data_frames, 0);
+        f.feed(&frame[frame.len() - 1..]);
+        assert_eq!(f.data_frames, 1);
+    }
+}

@@ -1,0 +1,173 @@
+//! Opening one link: resolve, TCP connect to each address, TLS, HTTP upgrade, all within one
+//! deadline. The only place besides the driver that touches sockets and the clock.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use tungstenite::handshake::client::{ClientHandshake, Request};
+use tungstenite::handshake::HandshakeError;
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::WebSocket;
+
+use crate::endpoint::{Endpoint, Scheme};
+use crate::stream::{MeteredStream, Tcp, Transport};
+use crate::{Config, Error};
+
+/// A freshly opened link.
+pub(crate) struct Opened {
+    pub ws: WebSocket<MeteredStream>,
+    pub protocol: Option<String>,
+    pub peer: SocketAddr,
+}
+
+/// The tungstenite settings for a device: small buffers, bounded messages and write buffer.
+pub(crate) fn websocket_config(config: &Config) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(config.read_buffer_size)
+        // Write each message at once: the driver needs to know what the kernel took.
+        .write_buffer_size(0)
+        // One message plus frame headers and a queued pong or close.
+        .max_write_buffer_size(config.max_message_size.saturating_add(1024))
+        .max_message_size(Some(config.max_message_size))
+        .max_frame_size(Some(config.max_frame_size))
+}
+
+/// Opens a link to `endpoint` before `deadline`.
+pub(crate) fn open(
+    endpoint: &Endpoint,
+    config: &Config,
+    request: Request,
+    #[cfg(feature = "tls")] tls: Option<&native_tls::TlsConnector>,
+    deadline: Instant,
+) -> Result<Opened, Error> {
+    // Resolve on every attempt: a device whose network came back must not keep a failed answer.
+    let addrs: Vec<SocketAddr> = (endpoint.host.as_str(), endpoint.port)
+        .to_socket_addrs()
+        .map_err(|e| Error::Resolve {
+            host: endpoint.host.clone(),
+            source: Some(e),
+        })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(Error::Resolve {
+            host: endpoint.host.clone(),
+            source: None,
+        });
+    }
+    let (tcp, peer) = connect_any(&addrs, deadline, config.connect_timeout)?;
+    tcp.set_nodelay(true)?;
+    let tcp = Tcp::new(tcp, Some(deadline));
+    let transport = match endpoint.scheme {
+        Scheme::Ws => Transport::Plain(tcp),
+        #[cfg(feature = "tls")]
+        Scheme::Wss => {
+            let connector =
+                tls.ok_or_else(|| Error::config("url", "wss:// without a TLS connector"))?;
+            Transport::Tls(Box::new(crate::tls::handshake(
+                connector,
+                &endpoint.host,
+                tcp,
+                deadline,
+                config.connect_timeout,
+            )?))
+        }
+        #[cfg(not(feature = "tls"))]
+        Scheme::Wss => return Err(Error::config("url", "wss:// needs the `tls` cargo feature")),
+    };
+    let (mut ws, protocol) = upgrade(MeteredStream::new(transport), request, config, deadline)?;
+    ws.get_mut().end_connect_phase();
+    Ok(Opened { ws, protocol, peer })
+}
+
+/// Time left before `deadline`, or the timeout error.
+pub(crate) fn remaining(deadline: Instant, timeout: Duration) -> Result<Duration, Error> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        Err(Error::ConnectTimeout(timeout))
+    } else {
+        Ok(left)
+    }
+}
+
+/// Tries every address in turn until one accepts, within the deadline.
+fn connect_any(
+    addrs: &[SocketAddr],
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<(TcpStream, SocketAddr), Error> {
+    let mut last = None;
+    for addr in addrs {
+        let left = remaining(deadline, timeout)?;
+        match TcpStream::connect_timeout(addr, left) {
+            Ok(s) => return Ok((s, *addr)),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                last = Some(Error::ConnectTimeout(timeout))
+            }
+            Err(e) => last = Some(Error::Io(e)),
+        }
+    }
+    Err(last.unwrap_or(Error::ConnectTimeout(timeout)))
+}
+
+/// Runs the HTTP upgrade, resuming it after every read timeout until the deadline.
+fn upgrade(
+    stream: MeteredStream,
+    request: Request,
+    config: &Config,
+    deadline: Instant,
+) -> Result<(WebSocket<MeteredStream>, Option<String>), Error> {
+    let mid = ClientHandshake::start(stream, request, Some(websocket_config(config)))
+        .map_err(Error::Handshake)?;
+    let mut round = mid.handshake();
+    loop {
+        match round {
+            Ok((ws, response)) => {
+                let protocol = response
+                    .headers()
+                    .get("Sec-WebSocket-Protocol")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                return Ok((ws, protocol));
+            }
+            // Tcp gives TimedOut at the deadline; an early WouldBlock just resumes.
+            Err(HandshakeError::Interrupted(mid)) => {
+                remaining(deadline, config.connect_timeout)?;
+                round = mid.handshake();
+            }
+            Err(HandshakeError::Failure(e)) => {
+                return Err(handshake_error(e, config.connect_timeout))
+            }
+        }
+    }
+}
+
+/// Maps a failed upgrade to an error naming the cause.
+fn handshake_error(e: tungstenite::Error, timeout: Duration) -> Error {
+    match e {
+        tungstenite::Error::Http(response) => {
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get("Retry-After")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            Error::HttpStatus {
+                status: status.as_u16(),
+                reason: status.canonical_reason().unwrap_or("").to_string(),
+                retry_after,
+            }
+        }
+        tungstenite::Error::Io(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Error::ConnectTimeout(timeout)
+        }
+        tungstenite::Error::Io(e) => Error::Io(e),
+        other => Error::Handshake(other),
+    }
+}
