@@ -165,6 +165,7 @@ impl Client {
                 }
                 let taken = link.newly_taken_by_kernel();
                 self.outbox.delivered_to_kernel(taken);
+                self.stats.messages_out += taken;
                 Ok(())
             }
             _ => self

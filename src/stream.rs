@@ -203,6 +203,8 @@ impl MeteredStream {
     pub fn end_connect_phase(&mut self) {
         self.inner.tcp_mut().clear_deadline();
         self.wait = Wait::Unknown;
+        // The HTTP upgrade request went out through this stream too; frames start here.
+        self.frames = OutboundFrames::default();
     }
 
     pub fn transport(&self) -> &Transport {

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 mod conn;
+pub mod drive;
 mod frames;
 mod server;
 mod watchdog;

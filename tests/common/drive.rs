@@ -1,0 +1,90 @@
+//! Driving a wsbeat client in tests: wait for an event, record timed event sequences.
+
+use std::time::{Duration, Instant};
+
+use wsbeat::{Client, Event};
+
+/// An event and when the test saw it.
+pub struct Seen {
+    pub at: Instant,
+    pub event: Event,
+}
+
+/// Polls until `pred` matches an event, returning it with everything seen before it.
+/// Panics with `what` if `limit` passes first.
+pub fn until(
+    client: &mut Client,
+    limit: Duration,
+    what: &str,
+    pred: impl Fn(&Event) -> bool,
+) -> (Seen, Vec<Seen>) {
+    let end = Instant::now() + limit;
+    let mut before = Vec::new();
+    loop {
+        let now = Instant::now();
+        assert!(
+            now < end,
+            "timed out waiting for {what}; saw {:?}",
+            names(&before)
+        );
+        if let Some(event) = client.poll(end - now) {
+            let seen = Seen {
+                at: Instant::now(),
+                event,
+            };
+            if pred(&seen.event) {
+                return (seen, before);
+            }
+            before.push(seen);
+        }
+    }
+}
+
+/// Polls for `span`, returning every event seen.
+pub fn for_span(client: &mut Client, span: Duration) -> Vec<Seen> {
+    let end = Instant::now() + span;
+    let mut seen = Vec::new();
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            return seen;
+        }
+        if let Some(event) = client.poll(end - now) {
+            seen.push(Seen {
+                at: Instant::now(),
+                event,
+            });
+        }
+    }
+}
+
+/// Short names of events, for assertion messages and sequence checks.
+pub fn names(seen: &[Seen]) -> Vec<&'static str> {
+    seen.iter().map(|s| name(&s.event)).collect()
+}
+
+pub fn name(e: &Event) -> &'static str {
+    match e {
+        Event::Connecting { .. } => "connecting",
+        Event::Connected { .. } => "connected",
+        Event::Message(_) => "message",
+        Event::Ping { .. } => "ping",
+        Event::Pong { .. } => "pong",
+        Event::PongMissed { .. } => "pong_missed",
+        Event::Disconnected { .. } => "disconnected",
+        Event::ConnectFailed { .. } => "connect_failed",
+        Event::Reconnecting { .. } => "reconnecting",
+        Event::GaveUp { .. } => "gave_up",
+        Event::Closed { .. } => "closed",
+        _ => "other",
+    }
+}
+
+pub fn is(name_wanted: &'static str) -> impl Fn(&Event) -> bool {
+    move |e| name(e) == name_wanted
+}
+
+/// Milliseconds between two instants, as f64 for readable assertion messages.
+pub fn ms(later: Instant, earlier: Instant) -> f64 {
+    later.saturating_duration_since(earlier).as_secs_f64() * 1000.0
+}
