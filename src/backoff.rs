@@ -1,5 +1,6 @@
 //! Reconnection delays and the give-up rule as a pure state machine: time and randomness are
 //! inputs, never read here.
+#![forbid(unsafe_code)]
 
 use std::time::{Duration, Instant};
 

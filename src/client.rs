@@ -1,5 +1,6 @@
 //! The blocking driver: owns the socket and the clock, feeds the pure heartbeat and backoff
 //! machines, and turns what happens into [`Event`]s.
+#![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
 use std::net::TcpStream;

@@ -1,4 +1,5 @@
 //! Plain configuration structs with documented defaults, and their validation.
+#![forbid(unsafe_code)]
 
 use std::time::Duration;
 

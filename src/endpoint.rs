@@ -1,4 +1,5 @@
 //! The server address, parsed and checked once when the client is built.
+#![forbid(unsafe_code)]
 
 use tungstenite::http::Uri;
 

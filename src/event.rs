@@ -1,4 +1,5 @@
 //! What the client tells the application: messages, events and why a link ended.
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::time::Duration;

@@ -7,6 +7,7 @@
 //!
 //! All deadlines are derived from the last inbound instant, not from when the driver happened
 //! to wake, so a late wake-up never pushes the verdict later than the documented bound.
+#![forbid(unsafe_code)]
 
 use std::time::{Duration, Instant};
 

@@ -1,5 +1,5 @@
 //! placeholder
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod backoff;
 mod client;
@@ -14,6 +14,7 @@ mod redact;
 mod request;
 mod stats;
 mod stream;
+mod sys;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;

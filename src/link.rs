@@ -1,4 +1,5 @@
 //! One open connection: its socket, heartbeat and write bookkeeping.
+#![forbid(unsafe_code)]
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -23,6 +24,9 @@ pub(crate) struct Link {
     pub broken: Option<DisconnectReason>,
     /// Data messages proven read by the server (by a pong to a later ping).
     pub confirmed: u64,
+    /// Whether tungstenite or TLS may hold input already read from the socket (after a message
+    /// was returned, or the handshake's tail): then the socket's readiness says nothing.
+    maybe_buffered: bool,
     /// Data frames the kernel took, as already reported to the outbox.
     kernel_frames_seen: u64,
     write_timeout: Duration,
@@ -41,6 +45,7 @@ impl Link {
             stalled_since: None,
             broken: None,
             confirmed: 0,
+            maybe_buffered: true,
             kernel_frames_seen: 0,
             write_timeout,
         }
@@ -73,6 +78,30 @@ impl Link {
         wait: Duration,
         not_after: Instant,
     ) -> Result<Option<Wire>, DisconnectReason> {
+        // First what is already buffered, without waiting.
+        if self.maybe_buffered || wait.is_zero() {
+            if let Some(msg) = self.read_once(Duration::ZERO, not_after)? {
+                return Ok(Some(msg));
+            }
+            if wait.is_zero() {
+                return Ok(None);
+            }
+        }
+        // Nothing buffered: sleep until input or the deadline (see `sys` for why poll(2)).
+        let socket = self.ws.get_ref().transport().tcp();
+        if !crate::sys::wait_readable(socket, wait).map_err(io_reason)? {
+            return Ok(None);
+        }
+        // The read timeout is still set from the deadline, for a frame that arrives in parts.
+        let left = wait.min(not_after.saturating_duration_since(Instant::now()));
+        self.read_once(left.max(Duration::from_millis(1)), not_after)
+    }
+
+    fn read_once(
+        &mut self,
+        wait: Duration,
+        not_after: Instant,
+    ) -> Result<Option<Wire>, DisconnectReason> {
         let write_wait = self.write_wait(Instant::now(), not_after);
         self.ws
             .get_mut()
@@ -81,8 +110,14 @@ impl Link {
         let result = self.ws.read();
         self.note_inbound();
         match result {
-            Ok(msg) => Ok(Some(msg)),
-            Err(e) if is_timeout(&e) => Ok(None),
+            Ok(msg) => {
+                self.maybe_buffered = true;
+                Ok(Some(msg))
+            }
+            Err(e) if is_timeout(&e) => {
+                self.maybe_buffered = false;
+                Ok(None)
+            }
             Err(e) => Err(self.classify(e)),
         }
     }

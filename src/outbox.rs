@@ -1,4 +1,5 @@
 //! The bounded queue of messages the application asked to send and the kernel has not taken yet.
+#![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
 

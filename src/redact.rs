@@ -1,4 +1,5 @@
 //! Keeps secrets out of logs and `Debug` output.
+#![forbid(unsafe_code)]
 
 /// Header names whose values are secrets.
 const SECRET_HEADERS: [&str; 4] = [

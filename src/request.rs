@@ -1,4 +1,5 @@
 //! The HTTP upgrade request: URL, credentials, headers, origin and subprotocols.
+#![forbid(unsafe_code)]
 
 use tungstenite::handshake::client::{generate_key, Request};
 

@@ -1,4 +1,5 @@
 //! Counters a field engineer asks for first.
+#![forbid(unsafe_code)]
 
 use std::time::{Duration, Instant};
 

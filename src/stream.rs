@@ -3,6 +3,7 @@
 //! The meter is what makes liveness "any byte": it stamps the instant of the last received byte
 //! and counts whole data frames the kernel has taken, which tells which sent messages were
 //! really handed over when a link dies.
+#![forbid(unsafe_code)]
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;

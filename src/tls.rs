@@ -1,6 +1,7 @@
 //! TLS through native-tls (OpenSSL on Linux): the connector, built once per client, and a
 //! handshake driven here so that a read timeout mid-handshake resumes or times out cleanly
 //! (tungstenite's own TLS helper panics in that case).
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::time::{Duration, Instant};

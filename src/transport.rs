@@ -1,5 +1,6 @@
 //! Opening one link: resolve, TCP connect to each address, TLS, HTTP upgrade, all within one
 //! deadline. The only place besides the driver that touches sockets and the clock.
+#![forbid(unsafe_code)]
 
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};

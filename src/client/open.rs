@@ -1,4 +1,5 @@
 //! The driver's steps while a link is open or closing.
+#![forbid(unsafe_code)]
 
 use std::time::{Duration, Instant};
 
