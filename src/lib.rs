@@ -1,5 +1,65 @@
-//! placeholder
-#![deny(unsafe_code)]
+//! A blocking WebSocket client for embedded Linux devices that keeps one connection alive on
+//! bad networks: it notices a dead link within a bound you can compute, reconnects on its own
+//! with capped, jittered backoff, and never loses what it was told to send without saying so.
+//!
+//! # Why
+//! A gateway on a cellular or Wi-Fi link holds one WebSocket for months. Links die without a
+//! FIN or RST (NAT timeouts, radio loss, a frozen server): TCP keeps saying "connected" while
+//! nothing arrives. wsbeat counts any inbound byte as proof of life, pings after silence, and
+//! declares the link dead after
+//!
+//! ```text
+//! detection bound = ping_interval + max_missed_pongs × pong_timeout   (after the last inbound byte)
+//! ```
+//!
+//! 20 s + 3 × 5 s = 35 s with the defaults ([`HeartbeatConfig`]). The verdict never comes
+//! earlier, and on loopback lands within a few milliseconds of the bound.
+//!
+//! # Why blocking
+//! One thread, no async runtime: the socket wait *is* the heartbeat clock. Each wait lasts
+//! until the next heartbeat deadline, so an idle healthy link wakes about once per ping
+//! interval, not on a busy tick. The heartbeat and backoff logic are pure state machines fed
+//! with [`Instant`](std::time::Instant)s (unit-tested on a fake clock); only the driver touches
+//! sockets and time. The library spawns no threads and installs no logger or signal handler.
+//!
+//! # Quick start
+//! ```no_run
+//! use std::time::Duration;
+//! use wsbeat::{Client, Config, Event, Message};
+//!
+//! let config = Config::new("ws://127.0.0.1:9001/telemetry")
+//!     .ping_interval(Duration::from_secs(20))
+//!     .pong_timeout(Duration::from_secs(5))
+//!     .max_missed_pongs(3);
+//! let mut client = Client::new(config)?; // validates; errors name the field
+//! client.send(Message::text("boot"))?;   // kept in the outbox until connected
+//! loop {
+//!     match client.poll(Duration::from_secs(1)) {
+//!         Some(Event::Connected { attempt, .. }) => println!("up (attempt {attempt})"),
+//!         Some(Event::Message(msg)) => println!("got {msg:?}"),
+//!         Some(Event::Disconnected { reason, .. }) => println!("down: {reason}"),
+//!         Some(Event::GaveUp { .. }) | Some(Event::Closed { .. }) => break,
+//!         _ => {} // pings, pongs, reconnect scheduling, or nothing within a second
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//! Daemons with their own `poll(2)` loop can wait on [`Client::socket`] until
+//! [`Client::next_wakeup`] and then call `poll(Duration::ZERO)` until it returns `None`;
+//! others can use [`Client::run`] with a [`Handler`].
+//!
+//! # Features
+//! - `tls` (default): `wss://` through native-tls (OpenSSL on Linux), see [`TlsConfig`].
+//! - `vendored-openssl`: builds OpenSSL from source, for cross builds.
+//! - `cli` (default): the `wsbeat` command (env_logger, ctrlc, nix). Library users can
+//!   depend with `default-features = false, features = ["tls"]`.
+//!
+//! # Logging
+//! Through the `log` crate: `info` for connect, disconnect and reconnect; `warn` for missed
+//! pongs and giving up; `debug` for pings and RTT. Secrets (Authorization and Cookie headers,
+//! URL passwords, token-like query values) never appear in logs or `Debug` output.
+#![deny(unsafe_code)] // forbidden in every module but `sys`, the one FFI call
+#![warn(missing_docs)]
 
 mod backoff;
 mod client;
@@ -7,6 +67,7 @@ mod config;
 mod endpoint;
 mod error;
 mod event;
+mod handler;
 mod heartbeat;
 mod link;
 mod outbox;
@@ -23,6 +84,7 @@ pub use client::Client;
 pub use config::{AppHeartbeat, BackoffConfig, Config, HeartbeatConfig, OutboxConfig};
 pub use error::{Error, SendError};
 pub use event::{DisconnectReason, Event, Message, ReadyState};
+pub use handler::{Handler, RunEnd};
 pub use stats::Stats;
 #[cfg(feature = "tls")]
 pub use tls::{ClientIdentity, TlsConfig};

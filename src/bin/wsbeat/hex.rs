@@ -24,6 +24,8 @@ mod tests {
         let mut all = Vec::new();
         push_hex(&mut all, &(0..=255u8).collect::<Vec<_>>());
         assert_eq!(all.len(), 512);
-        assert!(all.iter().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c)));
+        assert!(all
+            .iter()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c)));
     }
 }

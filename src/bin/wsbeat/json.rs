@@ -197,6 +197,9 @@ mod tests {
         assert!(ms(5_000).contains("\"v\":5}"));
         assert!(ms(123).contains("\"v\":0.123}"));
         assert!(ms(2_050).contains("\"v\":2.05}"));
-        assert!(Line::new("e", 0).opt_ms("v", None).finish().contains("\"v\":null"));
+        assert!(Line::new("e", 0)
+            .opt_ms("v", None)
+            .finish()
+            .contains("\"v\":null"));
     }
 }

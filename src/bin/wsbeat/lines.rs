@@ -129,7 +129,10 @@ mod tests {
         let mut buf = LineBuffer::new(100);
         let mut out = Vec::new();
         buf.push(b"ok\n\xff\xfe\nok\n", &mut out);
-        assert_eq!(out, vec![text("ok"), Line::NotUtf8 { number: 2 }, text("ok")]);
+        assert_eq!(
+            out,
+            vec![text("ok"), Line::NotUtf8 { number: 2 }, text("ok")]
+        );
     }
 
     #[test]

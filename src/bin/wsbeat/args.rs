@@ -1,0 +1,448 @@
+//! The command line: a tiny parser (no crate) into [`Args`], and the `--help` text, whose
+//! defaults come from the library's `Config::new` so they cannot drift from it.
+#![forbid(unsafe_code)]
+
+use std::ffi::OsString;
+use std::fmt;
+use std::time::Duration;
+
+use crate::duration;
+
+/// What the user asked for.
+pub enum Command {
+    /// Connect and pump stdin/stdout.
+    Run(Box<Args>),
+    /// Print help and exit 0.
+    Help,
+    /// Print the version and exit 0.
+    Version,
+}
+
+/// How binary messages reach stdout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOut {
+    /// One line of lowercase hex per message.
+    Hex,
+    /// The bytes as they are, no separator.
+    Raw,
+}
+
+/// Parsed options. `None` means "the library's default".
+#[derive(Debug)]
+pub struct Args {
+    pub url: String,
+    pub ping_interval: Option<Duration>,
+    pub pong_timeout: Option<Duration>,
+    pub max_missed: Option<u32>,
+    pub app_ping: Option<String>,
+    pub app_pong: Option<String>,
+    pub backoff_initial: Option<Duration>,
+    pub backoff_max: Option<Duration>,
+    pub min_uptime: Option<Duration>,
+    pub max_retries: Option<u32>,
+    pub connect_timeout: Option<Duration>,
+    pub close_timeout: Option<Duration>,
+    pub headers: Vec<(String, String)>,
+    pub protocols: Vec<String>,
+    pub origin: Option<String>,
+    pub ca_files: Vec<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    pub insecure: bool,
+    pub proxy: Option<String>,
+    pub max_message_size: Option<usize>,
+    pub outbox: Option<usize>,
+    pub events: Option<String>,
+    pub keep_open: bool,
+    pub binary_stdout: BinaryOut,
+    /// `-v` count minus `-q` count; `None` when neither was given (then `RUST_LOG` decides).
+    pub verbosity: Option<i32>,
+}
+
+/// A usage or configuration mistake. `Display` gives `<option>: <problem>`, which `main`
+/// prints after `wsbeat: ` as the first line on stderr.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UsageError {
+    pub option: String,
+    pub problem: String,
+}
+
+impl UsageError {
+    /// A mistake in `option` (e.g. `--ping-interval` or `<URL>`).
+    pub fn new(option: impl Into<String>, problem: impl Into<String>) -> UsageError {
+        UsageError {
+            option: option.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.option, self.problem)
+    }
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Command, UsageError> {
+    let mut args = Args {
+        url: String::new(),
+        ping_interval: None,
+        pong_timeout: None,
+        max_missed: None,
+        app_ping: None,
+        app_pong: None,
+        backoff_initial: None,
+        backoff_max: None,
+        min_uptime: None,
+        max_retries: None,
+        connect_timeout: None,
+        close_timeout: None,
+        headers: Vec::new(),
+        protocols: Vec::new(),
+        origin: None,
+        ca_files: Vec::new(),
+        cert: None,
+        key: None,
+        insecure: false,
+        proxy: None,
+        max_message_size: None,
+        outbox: None,
+        events: None,
+        keep_open: false,
+        binary_stdout: BinaryOut::Hex,
+        verbosity: None,
+    };
+    let mut positional = Vec::new();
+    let mut it = argv.into_iter().map(|a| {
+        a.into_string()
+            .map_err(|a| UsageError::new(format!("{a:?}"), "argument is not valid UTF-8"))
+    });
+    let mut options_done = false;
+    while let Some(arg) = it.next() {
+        let arg = arg?;
+        if options_done || arg == "-" || !arg.starts_with('-') {
+            positional.push(arg);
+            continue;
+        }
+        if arg == "--" {
+            options_done = true;
+            continue;
+        }
+        if !arg.starts_with("--") {
+            for flag in arg[1..].chars() {
+                match flag {
+                    'q' => *args.verbosity.get_or_insert(0) -= 1,
+                    'v' => *args.verbosity.get_or_insert(0) += 1,
+                    'h' => return Ok(Command::Help),
+                    'V' => return Ok(Command::Version),
+                    _ => return Err(UsageError::new(format!("-{flag}"), "unknown option")),
+                }
+            }
+            continue;
+        }
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(v.to_string())),
+            None => (arg.clone(), None),
+        };
+        let flag = |set: &mut bool| match &inline {
+            Some(_) => Err(UsageError::new(&name, "takes no value")),
+            None => {
+                *set = true;
+                Ok(())
+            }
+        };
+        match name.as_str() {
+            "--help" => return Ok(Command::Help),
+            "--version" => return Ok(Command::Version),
+            "--quiet" => *args.verbosity.get_or_insert(0) -= 1,
+            "--verbose" => *args.verbosity.get_or_insert(0) += 1,
+            "--insecure" => flag(&mut args.insecure)?,
+            "--keep-open" => flag(&mut args.keep_open)?,
+            _ => {
+                let value = match inline {
+                    Some(v) => v,
+                    None => match it.next() {
+                        Some(v) => v?,
+                        None if is_known(&name) => {
+                            return Err(UsageError::new(&name, "missing value"))
+                        }
+                        None => return Err(UsageError::new(&name, "unknown option")),
+                    },
+                };
+                set_value(&mut args, &name, value)?;
+            }
+        }
+    }
+    match positional.len() {
+        0 => Err(UsageError::new("<URL>", "missing (try `wsbeat --help`)")),
+        1 => {
+            args.url = positional.remove(0);
+            Ok(Command::Run(Box::new(args)))
+        }
+        _ => Err(UsageError::new(
+            format!("{:?}", positional[1]),
+            "unexpected argument (only one <URL>)",
+        )),
+    }
+}
+
+/// Options that take a value, for the "missing value" versus "unknown option" message.
+const VALUE_OPTIONS: [&str; 22] = [
+    "--ping-interval",
+    "--pong-timeout",
+    "--max-missed",
+    "--app-ping",
+    "--app-pong",
+    "--backoff-initial",
+    "--backoff-max",
+    "--min-uptime",
+    "--max-retries",
+    "--connect-timeout",
+    "--close-timeout",
+    "--header",
+    "--protocol",
+    "--origin",
+    "--ca-file",
+    "--cert",
+    "--key",
+    "--proxy",
+    "--max-message-size",
+    "--outbox",
+    "--events",
+    "--binary-stdout",
+];
+
+fn is_known(name: &str) -> bool {
+    VALUE_OPTIONS.contains(&name)
+}
+
+fn set_value(args: &mut Args, name: &str, value: String) -> Result<(), UsageError> {
+    let dur = |v: &str| duration::parse(v).map_err(|e| UsageError::new(name, e));
+    let count = |v: &str| {
+        v.parse::<u32>()
+            .map_err(|_| UsageError::new(name, format!("invalid number {v:?}")))
+    };
+    match name {
+        "--ping-interval" => args.ping_interval = Some(dur(&value)?),
+        "--pong-timeout" => args.pong_timeout = Some(dur(&value)?),
+        "--max-missed" => args.max_missed = Some(count(&value)?),
+        "--app-ping" => args.app_ping = Some(value),
+        "--app-pong" => args.app_pong = Some(value),
+        "--backoff-initial" => args.backoff_initial = Some(dur(&value)?),
+        "--backoff-max" => args.backoff_max = Some(dur(&value)?),
+        "--min-uptime" => args.min_uptime = Some(dur(&value)?),
+        "--max-retries" => args.max_retries = Some(count(&value)?),
+        "--connect-timeout" => args.connect_timeout = Some(dur(&value)?),
+        "--close-timeout" => args.close_timeout = Some(dur(&value)?),
+        "--header" => {
+            let Some((n, v)) = value.split_once(':') else {
+                return Err(UsageError::new(
+                    name,
+                    format!("expected 'Name: value', got {value:?}"),
+                ));
+            };
+            args.headers
+                .push((n.trim().to_string(), v.trim().to_string()));
+        }
+        "--protocol" => args.protocols.push(value),
+        "--origin" => args.origin = Some(value),
+        "--ca-file" => args.ca_files.push(value),
+        "--cert" => args.cert = Some(value),
+        "--key" => args.key = Some(value),
+        "--proxy" => args.proxy = Some(value),
+        "--max-message-size" => args.max_message_size = Some(parse_size(name, &value)?),
+        "--outbox" => {
+            args.outbox = Some(
+                value
+                    .parse()
+                    .map_err(|_| UsageError::new(name, format!("invalid number {value:?}")))?,
+            )
+        }
+        "--events" => args.events = Some(value),
+        "--binary-stdout" => {
+            args.binary_stdout = match value.as_str() {
+                "hex" => BinaryOut::Hex,
+                "raw" => BinaryOut::Raw,
+                _ => {
+                    return Err(UsageError::new(
+                        name,
+                        format!("expected hex or raw, got {value:?}"),
+                    ))
+                }
+            }
+        }
+        _ => return Err(UsageError::new(name, "unknown option")),
+    }
+    Ok(())
+}
+
+/// Bytes, optionally with a binary `k` or `m` suffix (`65536`, `64k`, `1m`).
+fn parse_size(name: &str, value: &str) -> Result<usize, UsageError> {
+    let bad = || {
+        UsageError::new(
+            name,
+            format!("invalid size {value:?} (e.g. 65536, 64k, 1m)"),
+        )
+    };
+    let lower = value.to_ascii_lowercase();
+    let (digits, unit) = match lower.strip_suffix('k') {
+        Some(d) => (d, 1 << 10),
+        None => match lower.strip_suffix('m') {
+            Some(d) => (d, 1 << 20),
+            None => (lower.as_str(), 1),
+        },
+    };
+    let n: usize = digits.parse().map_err(|_| bad())?;
+    n.checked_mul(unit).ok_or_else(bad)
+}
+
+/// The `--help` text, with the library's defaults.
+pub fn help() -> String {
+    let c = wsbeat::Config::new("");
+    let d = duration::format;
+    let tls = if cfg!(feature = "tls") {
+        ""
+    } else {
+        " (this build has no TLS)"
+    };
+    format!(
+        "\
+wsbeat {version}: a WebSocket client for scripts and devices that notices dead links and
+reconnects. Each stdin line is sent as a text message; each text message received is written
+to stdout as one line (binary messages as lowercase hex). Logs go to stderr.
+
+Usage: wsbeat [OPTIONS] <URL>        URL: ws://host[:port]/path or wss://...
+
+Heartbeat (a dead link is noticed ping-interval + max-missed x pong-timeout after the last byte):
+      --ping-interval DUR     ping after this much silence [default: {ping}]
+      --pong-timeout DUR      wait this long for any reply to a ping [default: {pong}]
+      --max-missed N          unanswered pings that declare the link dead [default: {missed}]
+      --app-ping TEXT         send this text message instead of Ping frames (needs --app-pong)
+      --app-pong TEXT         the text reply that counts as a pong (needs --app-ping)
+Reconnecting:
+      --backoff-initial DUR   first delay after a failure [default: {b_init}]
+      --backoff-max DUR       longest delay [default: {b_max}]
+      --min-uptime DUR        a link must last this long to reset the delay [default: {uptime}]
+      --max-retries N         give up after N failed retries in a row [default: retry forever]
+      --connect-timeout DUR   bound on TCP + TLS + upgrade [default: {connect}]
+      --close-timeout DUR     wait this long for the server's Close reply [default: {close}]
+Request:
+      --header 'Name: value'  extra header on the upgrade request (repeatable)
+      --protocol NAME         offer this subprotocol (repeatable)
+      --origin URL            send this Origin header
+      --proxy URL             not supported yet
+TLS{tls}:
+      --ca-file PEM           also trust this CA certificate (repeatable)
+      --cert PEM --key PEM    client certificate and PKCS#8 key for mutual TLS
+      --insecure              accept any certificate and host name (testing only)
+Data:
+      --max-message-size N    largest message in or out, bytes (64k, 1m) [default: {max_msg}]
+      --outbox N              messages kept while disconnected [default: {outbox}]
+      --binary-stdout MODE    hex or raw [default: hex]
+      --keep-open             at end of stdin stay connected until SIGINT/SIGTERM
+Output:
+      --events PATH|-         lifecycle events as JSON lines to PATH (appended) or - (stderr)
+  -q, --quiet                 warnings only (-qq: errors only)
+  -v, --verbose               debug logs (-vv: trace); without -q/-v, RUST_LOG decides
+                              [default: info]
+  -h, --help                  print this help
+  -V, --version               print the version
+
+Durations: 250ms, 2s, 1m, 1h. SIGINT/SIGTERM or end of stdin: queued lines are sent, then a
+Close (1000); a second signal exits at once. Exit status: 0 clean close, 1 gave up,
+2 usage or configuration error, 130 second signal.
+",
+        version = env!("CARGO_PKG_VERSION"),
+        ping = d(c.heartbeat.ping_interval),
+        pong = d(c.heartbeat.pong_timeout),
+        missed = c.heartbeat.max_missed_pongs,
+        b_init = d(c.backoff.initial),
+        b_max = d(c.backoff.max),
+        uptime = d(c.backoff.min_uptime),
+        connect = d(c.connect_timeout),
+        close = d(c.close_timeout),
+        max_msg = c.max_message_size,
+        outbox = c.outbox.max_messages,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(argv: &[&str]) -> Result<Args, UsageError> {
+        match parse(argv.iter().map(OsString::from))? {
+            Command::Run(a) => Ok(*a),
+            _ => panic!("not a run command"),
+        }
+    }
+
+    fn err(argv: &[&str]) -> String {
+        run(argv).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parses_values_in_both_spellings() {
+        let a = run(&[
+            "--ping-interval",
+            "300ms",
+            "--pong-timeout=2s",
+            "--header",
+            "X-Id: a:b",
+            "--header=Y:z",
+            "-qq",
+            "-v",
+            "ws://h/",
+        ])
+        .unwrap();
+        assert_eq!(a.ping_interval, Some(Duration::from_millis(300)));
+        assert_eq!(a.pong_timeout, Some(Duration::from_secs(2)));
+        assert_eq!(
+            a.headers,
+            vec![("X-Id".into(), "a:b".into()), ("Y".into(), "z".into())]
+        );
+        assert_eq!(a.verbosity, Some(-1));
+        assert_eq!(a.url, "ws://h/");
+    }
+
+    #[test]
+    fn errors_name_the_option() {
+        assert_eq!(
+            err(&["--ping-interval", "abc", "ws://h/"]),
+            "--ping-interval: invalid duration \"abc\" (expected e.g. 250ms, 2s, 1m, 1h)"
+        );
+        assert!(err(&["--bogus", "ws://h/"]).starts_with("--bogus: unknown option"));
+        assert!(err(&["-x", "ws://h/"]).starts_with("-x: unknown option"));
+        assert!(err(&["ws://h/", "--max-missed"]).starts_with("--max-missed: missing value"));
+        assert!(err(&["--max-missed", "many", "ws://h/"]).starts_with("--max-missed: invalid"));
+        assert!(err(&["--keep-open=yes", "ws://h/"]).starts_with("--keep-open: takes no value"));
+        assert!(err(&["--header", "novalue", "ws://h/"]).starts_with("--header: expected"));
+        assert!(err(&[]).starts_with("<URL>: missing"));
+        assert!(err(&["ws://a/", "ws://b/"]).contains("unexpected argument"));
+    }
+
+    #[test]
+    fn sizes_take_binary_suffixes() {
+        assert_eq!(parse_size("--m", "65536"), Ok(65536));
+        assert_eq!(parse_size("--m", "64k"), Ok(65536));
+        assert_eq!(parse_size("--m", "1M"), Ok(1 << 20));
+        assert!(parse_size("--m", "1g").is_err());
+        assert!(parse_size("--m", "-1").is_err());
+    }
+
+    #[test]
+    fn double_dash_ends_options() {
+        assert_eq!(run(&["--", "-weird-url"]).unwrap().url, "-weird-url");
+    }
+
+    #[test]
+    fn help_shows_library_defaults() {
+        let h = help();
+        assert!(h.contains("[default: 20s]"), "{h}");
+        assert!(h.contains("[default: 1m]"), "{h}");
+        for opt in VALUE_OPTIONS {
+            assert!(h.contains(opt), "{opt} missing from --help");
+        }
+    }
+}

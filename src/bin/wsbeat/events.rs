@@ -1,0 +1,191 @@
+//! `--events`: lifecycle events as JSON lines, one object per line, written at once.
+#![forbid(unsafe_code)]
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::time::Instant;
+
+use wsbeat::Event;
+
+use crate::json::Line;
+
+/// Where event lines go.
+enum Target {
+    Off,
+    Stderr,
+    File(File),
+}
+
+/// Writes event lines stamped with milliseconds since `start`.
+pub struct EventSink {
+    target: Target,
+    start: Instant,
+}
+
+impl EventSink {
+    /// `None`: no events; `-`: stderr; anything else: a file, appended to (a daemon restarted
+    /// by systemd keeps one history).
+    pub fn open(spec: Option<&str>, start: Instant) -> io::Result<EventSink> {
+        let target = match spec {
+            None => Target::Off,
+            Some("-") => Target::Stderr,
+            Some(path) => Target::File(OpenOptions::new().create(true).append(true).open(path)?),
+        };
+        Ok(EventSink { target, start })
+    }
+
+    /// Whether lines are written at all (so callers can skip building them).
+    pub fn enabled(&self) -> bool {
+        !matches!(self.target, Target::Off)
+    }
+
+    /// Milliseconds since the process started, from the monotonic clock.
+    pub fn t_ms(&self) -> u128 {
+        self.start.elapsed().as_millis()
+    }
+
+    /// Starts a line for `event` stamped now.
+    pub fn line(&self, event: &str) -> Line {
+        Line::new(event, self.t_ms())
+    }
+
+    /// Writes a finished line in one `write` so that lines from a crash never interleave.
+    /// A failing event log must not stop the data path: the error is logged once per line.
+    pub fn write(&mut self, text: &str) {
+        let result = match &mut self.target {
+            Target::Off => Ok(()),
+            Target::Stderr => io::stderr().lock().write_all(text.as_bytes()),
+            // Files are unbuffered: every line reaches the kernel before the next event.
+            Target::File(f) => f.write_all(text.as_bytes()),
+        };
+        if let Err(e) = result {
+            log::warn!("cannot write event line: {e}");
+        }
+    }
+
+    /// Writes the line for a library event; data messages have none.
+    /// `extra` adds CLI-specific fields (e.g. `unsent` on `closed` and `gave_up`).
+    pub fn event(&mut self, event: &Event, extra: impl FnOnce(Line) -> Line) {
+        if !self.enabled() {
+            return;
+        }
+        if let Some(line) = self.describe(event) {
+            self.write(&extra(line).finish());
+        }
+    }
+
+    fn describe(&self, event: &Event) -> Option<Line> {
+        let line = match event {
+            Event::Connecting { attempt, url } => self
+                .line("connecting")
+                .int("attempt", *attempt)
+                .str("url", url),
+            Event::Connected {
+                attempt,
+                handshake,
+                protocol,
+            } => self
+                .line("connected")
+                .int("attempt", *attempt)
+                .opt_ms("handshake_ms", Some(*handshake))
+                .opt_str("protocol", protocol.as_deref()),
+            Event::Ping { seq } => self.line("ping").int("seq", *seq),
+            Event::Pong { seq, rtt } => self.line("pong").int("seq", *seq).opt_ms("rtt_ms", *rtt),
+            Event::PongMissed { missed, max } => self
+                .line("pong_missed")
+                .int("missed", *missed)
+                .int("max", *max),
+            Event::Disconnected {
+                reason,
+                unconfirmed,
+            } => self
+                .line("disconnected")
+                .str("reason", reason.kind())
+                .opt_int("code", reason.code())
+                .str("detail", &reason.to_string())
+                .int("unconfirmed", *unconfirmed),
+            Event::ConnectFailed { attempt, error } => self
+                .line("connect_failed")
+                .int("attempt", *attempt)
+                .str("error", &error.to_string())
+                .opt_int("http_status", error.http_status()),
+            Event::Reconnecting { attempt, delay } => self
+                .line("reconnecting")
+                .int("attempt", *attempt)
+                .int("delay_ms", delay.as_millis()),
+            Event::GaveUp { attempts } => self.line("gave_up").int("attempts", *attempts),
+            Event::Closed { code } => self.line("closed").opt_int("code", *code),
+            Event::Message(_) => return None,
+            // `Event` is non-exhaustive: a newer library's event still shows up, by name.
+            other => self.line("other").str("debug", &format!("{other:?}")),
+        };
+        Some(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use wsbeat::DisconnectReason;
+
+    fn describe(event: &Event) -> String {
+        let sink = EventSink {
+            target: Target::Off,
+            start: Instant::now(),
+        };
+        sink.describe(event).unwrap().finish()
+    }
+
+    #[test]
+    fn disconnected_has_reason_code_detail_and_unconfirmed() {
+        let line = describe(&Event::Disconnected {
+            reason: DisconnectReason::ClosedByServer {
+                code: Some(4000),
+                reason: "bye \"now\"\n\u{2028}".into(),
+            },
+            unconfirmed: 2,
+        });
+        assert!(
+            line.starts_with("{\"event\":\"disconnected\",\"t_ms\":"),
+            "{line}"
+        );
+        assert!(
+            line.contains("\"reason\":\"closed_by_server\",\"code\":4000,"),
+            "{line}"
+        );
+        assert!(
+            line.contains(r#""detail":"closed by server with code 4000: bye \"now\"\n\u2028""#),
+            "{line}"
+        );
+        assert!(line.ends_with(",\"unconfirmed\":2}\n"), "{line}");
+        assert_eq!(line.matches('\n').count(), 1);
+    }
+
+    #[test]
+    fn connect_failed_reports_http_status() {
+        let line = describe(&Event::ConnectFailed {
+            attempt: 3,
+            error: wsbeat::Error::HttpStatus {
+                status: 503,
+                reason: "Service Unavailable".into(),
+                retry_after: None,
+            },
+        });
+        assert!(line.contains("\"attempt\":3,"), "{line}");
+        assert!(line.contains("\"http_status\":503}"), "{line}");
+        let line = describe(&Event::ConnectFailed {
+            attempt: 1,
+            error: wsbeat::Error::ConnectTimeout(Duration::from_secs(1)),
+        });
+        assert!(line.contains("\"http_status\":null}"), "{line}");
+    }
+
+    #[test]
+    fn pong_without_rtt_is_null_and_closed_without_code_is_null() {
+        let line = describe(&Event::Pong { seq: 4, rtt: None });
+        assert!(line.ends_with("\"seq\":4,\"rtt_ms\":null}\n"), "{line}");
+        let line = describe(&Event::Closed { code: None });
+        assert!(line.ends_with("\"code\":null}\n"), "{line}");
+    }
+}
