@@ -20,6 +20,36 @@ use crate::{Config, Error, Event, Message, ReadyState, SendError, Stats};
 
 mod open;
 
+/// What the next attempt will use, handed to the request hook (see
+/// [`Client::set_request_hook`]) so that it can renew a token or switch to a failover host.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct AttemptRequest {
+    /// The attempt's number.
+    pub attempt: u64,
+    /// The URL to connect to; starts as [`Config::url`].
+    pub url: String,
+    /// The request headers; start as [`Config::headers`].
+    pub headers: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for AttemptRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), crate::redact::header_value(n, v)))
+            .collect();
+        f.debug_struct("AttemptRequest")
+            .field("attempt", &self.attempt)
+            .field("url", &crate::redact::url(&self.url))
+            .field("headers", &headers)
+            .finish()
+    }
+}
+
+type RequestHook = Box<dyn FnMut(&mut AttemptRequest) + Send>;
+
 /// Far enough to mean "no deadline" without overflowing `Instant`.
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
@@ -71,6 +101,8 @@ pub struct Client {
     backoff: Backoff,
     stats: Stats,
     attempt: u64,
+    proxy: Option<crate::proxy::Proxy>,
+    hook: Option<RequestHook>,
     /// Bytes and messages of links already gone, so stats survive reconnects.
     closed_links: (u64, u64),
 }
@@ -91,6 +123,11 @@ impl Client {
             crate::endpoint::Scheme::Wss => Some(crate::tls::connector(&config.tls)?),
             crate::endpoint::Scheme::Ws => None,
         };
+        let proxy = config
+            .proxy
+            .as_deref()
+            .map(crate::proxy::Proxy::parse)
+            .transpose()?;
         let seed = config.seed.unwrap_or_else(SplitMix64::random_seed);
         Ok(Client {
             backoff: Backoff::new(config.backoff.clone(), SplitMix64::new(seed)),
@@ -105,9 +142,28 @@ impl Client {
             events: VecDeque::new(),
             stats: Stats::default(),
             attempt: 0,
+            proxy,
+            hook: None,
             closed_links: (0, 0),
             config,
         })
+    }
+
+    /// Installs a hook called before every connect attempt with the URL and headers it will
+    /// use: renew an expiring token, or switch to a failover host, as ReconnectingWebSocket's
+    /// URL provider does. An invalid URL or header from the hook fails that attempt (and the
+    /// backoff applies), it does not panic.
+    ///
+    /// ```
+    /// use wsbeat::{Client, Config};
+    /// let mut client = Client::new(Config::new("ws://127.0.0.1:9000/")).unwrap();
+    /// client.set_request_hook(|req| {
+    ///     req.headers.retain(|(name, _)| name != "Authorization");
+    ///     req.headers.push(("Authorization".into(), format!("Bearer token-{}", req.attempt)));
+    /// });
+    /// ```
+    pub fn set_request_hook(&mut self, hook: impl FnMut(&mut AttemptRequest) + Send + 'static) {
+        self.hook = Some(Box::new(hook));
     }
 
     /// Blocks for at most `timeout` (longer only while a connect attempt runs, which
@@ -321,15 +377,22 @@ impl Client {
         self.backoff.on_attempt();
         let attempt = self.attempt;
         let started = Instant::now();
-        info!(
-            "connecting to {} (attempt {attempt})",
-            crate::redact::url(&self.config.url)
-        );
-        let opened = crate::request::build(&self.endpoint, &self.config).and_then(|request| {
+        let opened = self.prepare(attempt).and_then(|(endpoint, request)| {
+            info!(
+                "connecting to {} (attempt {attempt})",
+                crate::redact::url(&endpoint.uri.to_string())
+            );
+            #[cfg(feature = "tls")]
+            if self.config.tls.danger_accept_invalid_certs
+                && endpoint.scheme == crate::endpoint::Scheme::Wss
+            {
+                warn!("insecure TLS: certificate and host name are NOT verified (danger_accept_invalid_certs)");
+            }
             crate::transport::open(
-                &self.endpoint,
+                &endpoint,
                 &self.config,
                 request,
+                self.proxy.as_ref(),
                 #[cfg(feature = "tls")]
                 self.tls.as_ref(),
                 started + self.config.connect_timeout,
@@ -368,12 +431,43 @@ impl Client {
                     } => *retry_after,
                     _ => None,
                 };
+                let is_final = error
+                    .http_status()
+                    .is_some_and(|s| self.config.final_http_statuses.contains(&s));
                 self.events
                     .push_back(Event::ConnectFailed { attempt, error });
+                if is_final {
+                    return self.give_up();
+                }
                 let decision = self.backoff.on_attempt_failed(retry_after);
                 self.schedule(decision)
             }
         }
+    }
+
+    /// The endpoint and upgrade request of this attempt, after the request hook had its say.
+    fn prepare(
+        &mut self,
+        attempt: u64,
+    ) -> Result<(Endpoint, tungstenite::handshake::client::Request), Error> {
+        let Some(hook) = self.hook.as_mut() else {
+            let request =
+                crate::request::build(&self.endpoint, &self.config.headers, &self.config)?;
+            return Ok((self.endpoint.clone(), request));
+        };
+        let mut req = AttemptRequest {
+            attempt,
+            url: self.config.url.clone(),
+            headers: self.config.headers.clone(),
+        };
+        hook(&mut req);
+        let endpoint = Endpoint::parse(&req.url)?;
+        #[cfg(feature = "tls")]
+        if endpoint.scheme == crate::endpoint::Scheme::Wss && self.tls.is_none() {
+            self.tls = Some(crate::tls::connector(&self.config.tls)?);
+        }
+        let request = crate::request::build(&endpoint, &req.headers, &self.config)?;
+        Ok((endpoint, request))
     }
 
     /// Turns a backoff decision into the next phase and its event.

@@ -61,6 +61,12 @@ pub struct Config {
     /// Close codes from the server that stop reconnecting (e.g. an application's "device
     /// revoked" code). Defaults to none: every close leads to a reconnect.
     pub final_close_codes: Vec<u16>,
+    /// HTTP statuses of a refused upgrade that stop reconnecting, e.g. `vec![401, 403]` when a
+    /// rejected credential will not get better by retrying. Defaults to none.
+    pub final_http_statuses: Vec<u16>,
+    /// An HTTP CONNECT proxy, `http://[user:pass@]host:port`. Defaults to none; see
+    /// [`Config::proxy_from_env`] for the conventional variables.
+    pub proxy: Option<String>,
     /// Seed for the backoff jitter. Defaults to `None`: a random seed per client.
     pub seed: Option<u64>,
     /// TLS settings for `wss://`. Defaults to [`TlsConfig::default`](crate::TlsConfig):
@@ -219,6 +225,8 @@ impl Config {
             protocols: Vec::new(),
             origin: None,
             final_close_codes: Vec::new(),
+            final_http_statuses: Vec::new(),
+            proxy: None,
             seed: None,
             #[cfg(feature = "tls")]
             tls: crate::TlsConfig::default(),
@@ -290,6 +298,29 @@ impl Config {
     /// Adds a close code that stops reconnecting.
     pub fn final_close_code(mut self, code: u16) -> Self {
         self.final_close_codes.push(code);
+        self
+    }
+    /// Uses the proxy named by `https_proxy` (for `wss://`) or `http_proxy` (for `ws://`),
+    /// upper or lower case, unless `no_proxy` lists the server's host. Opt-in: nothing reads
+    /// the environment unless this is called. Leaves [`Config::proxy`] as it is when no
+    /// variable applies.
+    ///
+    /// ```
+    /// let config = wsbeat::Config::new("wss://cloud.example/ws").proxy_from_env();
+    /// # let _ = config;
+    /// ```
+    pub fn proxy_from_env(mut self) -> Self {
+        if let Ok(endpoint) = Endpoint::parse(&self.url) {
+            let secure = endpoint.scheme == crate::endpoint::Scheme::Wss;
+            if let Some(p) = crate::proxy::from_env(secure, &endpoint.host) {
+                self.proxy = Some(p);
+            }
+        }
+        self
+    }
+    /// Sets [`Config::proxy`].
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = Some(url.into());
         self
     }
     /// Sets [`Config::seed`], making the jitter sequence repeatable.
@@ -391,6 +422,17 @@ impl Config {
                 return Err(Error::config("origin", "not a valid header value"));
             }
         }
+        if let Some(proxy) = &self.proxy {
+            crate::proxy::Proxy::parse(proxy)?;
+        }
+        for &status in &self.final_http_statuses {
+            if !(100..=599).contains(&status) || status == 101 {
+                return Err(Error::config(
+                    "final_http_statuses",
+                    format!("{status} is not a refusal status"),
+                ));
+            }
+        }
         for &code in &self.final_close_codes {
             if !(1000..=4999).contains(&code) {
                 return Err(Error::config(
@@ -426,6 +468,8 @@ impl std::fmt::Debug for Config {
             .field("protocols", &self.protocols)
             .field("origin", &self.origin)
             .field("final_close_codes", &self.final_close_codes)
+            .field("final_http_statuses", &self.final_http_statuses)
+            .field("proxy", &self.proxy.as_deref().map(crate::redact::url))
             .field("seed", &self.seed)
             .finish_non_exhaustive()
     }

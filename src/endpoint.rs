@@ -79,7 +79,7 @@ impl Endpoint {
 }
 
 /// Decodes `%XX` escapes in URL credentials; malformed escapes are kept as they are.
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -52,6 +52,13 @@ pub enum Error {
     Handshake(tungstenite::Error),
     /// The peer broke RFC 6455 (invalid UTF-8, bad opcode, oversized message, ...).
     Protocol(tungstenite::Error),
+    /// The HTTP CONNECT proxy refused or failed the tunnel.
+    Proxy {
+        /// The proxy's HTTP status (407, 502, ...), when it answered with one.
+        status: Option<u16>,
+        /// What went wrong.
+        detail: String,
+    },
     /// TLS failed (unknown CA, host name mismatch, expired certificate, ...).
     Tls {
         /// What failed, in words.
@@ -100,6 +107,7 @@ impl fmt::Display for Error {
             }
             Error::Handshake(e) => write!(f, "websocket handshake failed: {e}"),
             Error::Protocol(e) => write!(f, "protocol error: {e}"),
+            Error::Proxy { detail, .. } => write!(f, "proxy error: {detail}"),
             Error::Tls { detail, .. } => write!(f, "tls error: {detail}"),
         }
     }

@@ -71,6 +71,7 @@ mod handler;
 mod heartbeat;
 mod link;
 mod outbox;
+mod proxy;
 mod redact;
 mod request;
 mod stats;
@@ -80,7 +81,7 @@ mod sys;
 mod tls;
 mod transport;
 
-pub use client::Client;
+pub use client::{AttemptRequest, Client};
 pub use config::{AppHeartbeat, BackoffConfig, Config, HeartbeatConfig, OutboxConfig};
 pub use error::{Error, SendError};
 pub use event::{DisconnectReason, Event, Message, ReadyState};

@@ -6,8 +6,13 @@ use tungstenite::handshake::client::{generate_key, Request};
 use crate::endpoint::Endpoint;
 use crate::{Config, Error};
 
-/// Builds the upgrade request for one attempt.
-pub(crate) fn build(endpoint: &Endpoint, config: &Config) -> Result<Request, Error> {
+/// Builds the upgrade request for one attempt, with `headers` (the configured ones, or what
+/// the request hook made of them).
+pub(crate) fn build(
+    endpoint: &Endpoint,
+    headers: &[(String, String)],
+    config: &Config,
+) -> Result<Request, Error> {
     let mut req = Request::builder()
         .method("GET")
         .uri(endpoint.uri.clone())
@@ -16,8 +21,7 @@ pub(crate) fn build(endpoint: &Endpoint, config: &Config) -> Result<Request, Err
         .header("Upgrade", "websocket")
         .header("Sec-WebSocket-Version", "13")
         .header("Sec-WebSocket-Key", generate_key());
-    let has_auth = config
-        .headers
+    let has_auth = headers
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
     if let (Some((user, pass)), false) = (&endpoint.credentials, has_auth) {
@@ -32,7 +36,7 @@ pub(crate) fn build(endpoint: &Endpoint, config: &Config) -> Result<Request, Err
     if !config.protocols.is_empty() {
         req = req.header("Sec-WebSocket-Protocol", config.protocols.join(", "));
     }
-    for (name, value) in &config.headers {
+    for (name, value) in headers {
         req = req.header(name.as_str(), value.as_str());
     }
     req.body(())
@@ -90,7 +94,7 @@ mod tests {
         let mut config = config;
         config.origin = Some("https://app".into());
         let endpoint = Endpoint::parse(&config.url).unwrap();
-        let req = build(&endpoint, &config).unwrap();
+        let req = build(&endpoint, &config.headers, &config).unwrap();
         let h = req.headers();
         assert_eq!(h["authorization"], "Basic dTpw");
         assert_eq!(h["host"], "h:1");
@@ -104,7 +108,7 @@ mod tests {
     fn an_explicit_authorization_header_wins_over_url_credentials() {
         let config = Config::new("ws://u:p@h/").header("Authorization", "Bearer t");
         let endpoint = Endpoint::parse(&config.url).unwrap();
-        let req = build(&endpoint, &config).unwrap();
+        let req = build(&endpoint, &config.headers, &config).unwrap();
         let all: Vec<_> = req.headers().get_all("authorization").iter().collect();
         assert_eq!(all, ["Bearer t"]);
     }

@@ -34,31 +34,44 @@ pub(crate) fn websocket_config(config: &Config) -> WebSocketConfig {
         .max_frame_size(Some(config.max_frame_size))
 }
 
-/// Opens a link to `endpoint` before `deadline`.
+/// Opens a link to `endpoint` before `deadline`, through `proxy` if there is one.
 pub(crate) fn open(
     endpoint: &Endpoint,
     config: &Config,
     request: Request,
+    proxy: Option<&crate::proxy::Proxy>,
     #[cfg(feature = "tls")] tls: Option<&native_tls::TlsConnector>,
     deadline: Instant,
 ) -> Result<Opened, Error> {
     // Resolve on every attempt: a device whose network came back must not keep a failed answer.
-    let addrs: Vec<SocketAddr> = (endpoint.host.as_str(), endpoint.port)
+    let (host, port) = match proxy {
+        Some(p) => (p.host.as_str(), p.port),
+        None => (endpoint.host.as_str(), endpoint.port),
+    };
+    let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
         .map_err(|e| Error::Resolve {
-            host: endpoint.host.clone(),
+            host: host.to_string(),
             source: Some(e),
         })?
         .collect();
     if addrs.is_empty() {
         return Err(Error::Resolve {
-            host: endpoint.host.clone(),
+            host: host.to_string(),
             source: None,
         });
     }
     let (tcp, peer) = connect_any(&addrs, deadline, config.connect_timeout)?;
     tcp.set_nodelay(true)?;
-    let tcp = Tcp::new(tcp, Some(deadline));
+    let mut tcp = Tcp::new(tcp, Some(deadline));
+    if let Some(p) = proxy {
+        let target = if endpoint.host.contains(':') {
+            format!("[{}]:{}", endpoint.host, endpoint.port)
+        } else {
+            format!("{}:{}", endpoint.host, endpoint.port)
+        };
+        crate::proxy::tunnel(&mut tcp, p, &target, config.connect_timeout)?;
+    }
     let transport = match endpoint.scheme {
         Scheme::Ws => Transport::Plain(tcp),
         #[cfg(feature = "tls")]
