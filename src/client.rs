@@ -103,6 +103,8 @@ pub struct Client {
     attempt: u64,
     proxy: Option<crate::proxy::Proxy>,
     hook: Option<RequestHook>,
+    /// The application heartbeat message, built once.
+    app_ping: Option<Wire>,
     /// Bytes and messages of links already gone, so stats survive reconnects.
     closed_links: (u64, u64),
 }
@@ -144,6 +146,11 @@ impl Client {
             attempt: 0,
             proxy,
             hook: None,
+            app_ping: config
+                .heartbeat
+                .app_heartbeat
+                .as_ref()
+                .map(|a| into_wire(a.ping.clone())),
             closed_links: (0, 0),
             config,
         })

@@ -11,6 +11,9 @@ use crate::heartbeat::Heartbeat;
 use crate::stream::MeteredStream;
 use crate::{DisconnectReason, Error};
 
+/// Room for this many bytes of ping payloads before the buffer is reclaimed.
+const PING_PAYLOAD_ROOM: usize = 64;
+
 /// An open link. Dropped when it ends, so nothing of it can leak into the next one.
 pub(crate) struct Link {
     pub ws: WebSocket<MeteredStream>,
@@ -27,6 +30,8 @@ pub(crate) struct Link {
     /// Whether tungstenite or TLS may hold input already read from the socket (after a message
     /// was returned, or the handshake's tail): then the socket's readiness says nothing.
     maybe_buffered: bool,
+    /// Storage for ping payloads, reused once the frames that borrowed it are gone.
+    ping_payloads: bytes::BytesMut,
     /// Data frames the kernel took, as already reported to the outbox.
     kernel_frames_seen: u64,
     write_timeout: Duration,
@@ -46,9 +51,19 @@ impl Link {
             broken: None,
             confirmed: 0,
             maybe_buffered: true,
+            ping_payloads: bytes::BytesMut::with_capacity(PING_PAYLOAD_ROOM),
             kernel_frames_seen: 0,
             write_timeout,
         }
+    }
+
+    /// The payload of ping `seq` (8 bytes, big-endian). Carved from a reused buffer: once the
+    /// frames of earlier pings are written and dropped, `reserve` reclaims the space, so an idle
+    /// heartbeat allocates nothing.
+    pub fn ping_payload(&mut self, seq: u64) -> bytes::Bytes {
+        self.ping_payloads.reserve(8);
+        self.ping_payloads.extend_from_slice(&seq.to_be_bytes());
+        self.ping_payloads.split().freeze()
     }
 
     /// Data frames the kernel took since the last call.

@@ -176,12 +176,16 @@ impl Client {
     ) -> Result<(), DisconnectReason> {
         // Every data message handed over before this ping is proven read by its pong.
         let data_before = link.taken_by_kernel() + self.outbox.in_flight_len() as u64;
-        match &self.config.heartbeat.app_heartbeat {
-            Some(app) => {
+        match &self.app_ping {
+            // A clone of reference-counted bytes: no allocation per heartbeat.
+            Some(ping) => {
                 self.outbox.push_heartbeat_in_flight();
-                link.write(super::into_wire(app.ping.clone()), deadline)?;
+                link.write(ping.clone(), deadline)?;
             }
-            None => link.write(Wire::Ping(seq.to_be_bytes().to_vec().into()), deadline)?,
+            None => {
+                let payload = link.ping_payload(seq);
+                link.write(Wire::Ping(payload), deadline)?;
+            }
         }
         link.heartbeat.ping_sent(seq, Instant::now(), data_before);
         self.stats.pings_sent += 1;
