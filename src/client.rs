@@ -317,22 +317,22 @@ impl Client {
         if !self.events.is_empty() {
             return Some(Instant::now());
         }
+        let now = Instant::now();
         match &self.phase {
-            Phase::Idle {
-                at,
-                announced: false,
-            } => Some(*at),
             Phase::Idle { at, .. } => Some(*at),
-            Phase::Open(link) if link.is_stalled() || link.broken.is_some() || link.hold_outbox => {
-                Some(Instant::now())
+            // Something to write or report: at once.
+            Phase::Open(link)
+                if link.is_stalled()
+                    || link.broken.is_some()
+                    || link.hold_outbox
+                    || self.outbox.queued_len() > 0 =>
+            {
+                Some(now)
             }
-            Phase::Open(link) if self.outbox.queued_len() > 0 => Some(Instant::now()),
             Phase::Open(link) => Some(link.heartbeat.next_deadline()),
             Phase::Closing {
-                deadline,
-                close_sent: false,
-                ..
-            } => Some((*deadline).min(Instant::now())),
+                close_sent: false, ..
+            } => Some(now),
             Phase::Closing { deadline, .. } => Some(*deadline),
             Phase::Stopped => None,
         }
