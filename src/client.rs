@@ -50,6 +50,9 @@ impl std::fmt::Debug for AttemptRequest {
 
 type RequestHook = Box<dyn FnMut(&mut AttemptRequest) + Send>;
 
+/// Frames read past the caller's deadline while input may still be buffered.
+const MAX_EXTRA_READS: u32 = 64;
+
 /// Far enough to mean "no deadline" without overflowing `Instant`.
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
@@ -180,6 +183,7 @@ impl Client {
     /// link wakes once per ping interval. Returns `None` at once when the client is stopped.
     pub fn poll(&mut self, timeout: Duration) -> Option<Event> {
         let deadline = Instant::now() + timeout.min(FOREVER);
+        let mut extra_reads = 0;
         loop {
             if let Some(event) = self.events.pop_front() {
                 return Some(event);
@@ -198,7 +202,13 @@ impl Client {
                 } => self.step_closing(link, close_by, code, reason, close_sent, deadline),
             };
             if self.events.is_empty() && Instant::now() >= deadline {
-                return None;
+                // A frame that made no event (a ping, a pong) may hide more input in
+                // tungstenite's buffer, where the socket's readiness cannot show it: keep
+                // reading that, a bounded number of frames, before reporting "nothing".
+                extra_reads += 1;
+                if !self.has_buffered_input() || extra_reads > MAX_EXTRA_READS {
+                    return None;
+                }
             }
         }
     }
@@ -224,7 +234,8 @@ impl Client {
                     && link.broken.is_none() =>
             {
                 self.outbox.push_in_flight(wire.clone());
-                if let Err(reason) = link.write(wire, Instant::now() + self.config.write_timeout) {
+                // Never blocks: what the socket cannot take now waits in the stalled link.
+                if let Err(reason) = link.write(wire) {
                     link.broken = Some(reason);
                 }
                 let taken = link.newly_taken_by_kernel();
@@ -320,27 +331,45 @@ impl Client {
         let now = Instant::now();
         match &self.phase {
             Phase::Idle { at, .. } => Some(*at),
-            // Something to write or report: at once.
+            // Something to write, report or read from a buffer: at once.
             Phase::Open(link)
-                if link.is_stalled()
-                    || link.broken.is_some()
+                if link.broken.is_some()
                     || link.hold_outbox
-                    || self.outbox.queued_len() > 0 =>
+                    || link.has_buffered_input()
+                    || (self.outbox.queued_len() > 0 && !link.is_stalled()) =>
             {
                 Some(now)
             }
-            Phase::Open(link) => Some(link.heartbeat.next_deadline()),
+            // A stalled write waits for writability (see `wants_write`) or its timeout.
+            Phase::Open(link) => Some(
+                link.stall_deadline()
+                    .map_or(link.heartbeat.next_deadline(), |s| {
+                        s.min(link.heartbeat.next_deadline())
+                    }),
+            ),
             Phase::Closing {
-                close_sent: false, ..
-            } => Some(now),
+                deadline,
+                link,
+                close_sent,
+                ..
+            } if link.has_buffered_input() || (!close_sent && !link.is_stalled()) => {
+                Some(now.min(*deadline))
+            }
             Phase::Closing { deadline, .. } => Some(*deadline),
             Phase::Stopped => None,
         }
     }
 
+    /// Whether the open link has output the socket could not take yet: an application waiting
+    /// on [`socket`](Client::socket) itself should then also wait for it to be writable.
+    pub fn wants_write(&self) -> bool {
+        self.link().is_some_and(Link::is_stalled)
+    }
+
     /// The TCP socket of the open link, for applications that wait on several sources with
-    /// `poll(2)`: when it is readable or [`next_wakeup`](Client::next_wakeup) has passed, call
-    /// [`poll`](Client::poll) with a zero timeout until it returns `None`.
+    /// `poll(2)`: when it is readable (or writable, if [`wants_write`](Client::wants_write)),
+    /// or [`next_wakeup`](Client::next_wakeup) has passed, call [`poll`](Client::poll) with a
+    /// zero timeout until it returns `None`.
     pub fn socket(&self) -> Option<&TcpStream> {
         self.link().map(|l| l.ws.get_ref().transport().tcp())
     }
@@ -348,6 +377,10 @@ impl Client {
     /// Whether the client has stopped (closed or gave up) and will do nothing more.
     pub fn is_stopped(&self) -> bool {
         matches!(self.phase, Phase::Stopped) && self.events.is_empty()
+    }
+
+    fn has_buffered_input(&self) -> bool {
+        self.link().is_some_and(Link::has_buffered_input)
     }
 
     fn link(&self) -> Option<&Link> {

@@ -1,7 +1,7 @@
 //! What the client tells the application: messages, events and why a link ended.
 #![forbid(unsafe_code)]
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::time::Duration;
 
 use crate::Error;
@@ -148,7 +148,17 @@ impl fmt::Display for DisconnectReason {
                 code: Some(code),
                 reason,
             } if !reason.is_empty() => {
-                write!(f, "closed by server with code {code}: {reason}")
+                write!(f, "closed by server with code {code}: ")?;
+                // The server chose these bytes: escape control characters so that a reason
+                // cannot forge lines in a log or an event stream.
+                for c in reason.chars() {
+                    if c.is_control() {
+                        write!(f, "{}", c.escape_default())?;
+                    } else {
+                        f.write_char(c)?;
+                    }
+                }
+                Ok(())
             }
             DisconnectReason::ClosedByServer {
                 code: Some(code), ..

@@ -45,6 +45,8 @@ pub(crate) struct Heartbeat {
     pings_since_inbound: u32,
     next_seq: u64,
     recent: [Option<SentPing>; RECENT_PINGS],
+    /// When the last ping of any kind left (or the link opened).
+    last_ping: Instant,
 }
 
 impl Heartbeat {
@@ -59,6 +61,7 @@ impl Heartbeat {
             pings_since_inbound: 0,
             next_seq: 0,
             recent: [None; RECENT_PINGS],
+            last_ping: now,
         }
     }
 
@@ -98,8 +101,21 @@ impl Heartbeat {
         }
     }
 
+    /// A delivery-proof ping, for when sent messages are unconfirmed while the peer keeps
+    /// talking (so the liveness pings never go out): due a ping interval after the last ping of
+    /// any kind. Does not touch liveness. Returns the ping's sequence number when due.
+    pub fn poll_probe(&mut self, now: Instant) -> Option<u64> {
+        if now < self.last_ping + self.ping_interval {
+            return None;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        Some(seq)
+    }
+
     /// Records that ping `seq` left at `now` behind `data_before` data messages.
     pub fn ping_sent(&mut self, seq: u64, now: Instant, data_before: u64) {
+        self.last_ping = now;
         self.recent[(seq % RECENT_PINGS as u64) as usize] = Some(SentPing {
             seq,
             sent_at: now,
@@ -135,11 +151,6 @@ impl Heartbeat {
                 .saturating_add(self.pong_timeout.saturating_mul(self.pings_since_inbound))
         };
         self.last_inbound + offset
-    }
-
-    /// When the link will be declared dead if nothing arrives before.
-    pub fn dead_at(&self) -> Instant {
-        self.last_inbound + self.bound()
     }
 
     fn bound(&self) -> Duration {
@@ -337,6 +348,22 @@ mod tests {
         let mut fresh = Heartbeat::new(&config(1000, 300, 3), t1);
         assert_eq!(fresh.poll(t1 + ms(999)), HeartbeatAction::Wait);
         assert_eq!(fresh.next_deadline(), t1 + ms(1000));
+    }
+
+    #[test]
+    fn delivery_probes_come_at_most_once_per_interval_and_leave_liveness_alone() {
+        let t0 = Instant::now();
+        let mut hb = Heartbeat::new(&config(1000, 300, 3), t0);
+        assert_eq!(hb.poll_probe(t0 + ms(999)), None);
+        let seq = hb.poll_probe(t0 + ms(1000)).expect("due");
+        hb.ping_sent(seq, t0 + ms(1000), 5);
+        assert_eq!(hb.poll_probe(t0 + ms(1999)), None);
+        // Inbound traffic keeps liveness; probes do not count as missed pings.
+        hb.on_inbound(t0 + ms(1500));
+        assert_eq!(hb.poll(t0 + ms(2000)), HeartbeatAction::Wait);
+        assert_eq!(hb.on_pong(seq, t0 + ms(1001)), Some((ms(1), 5)));
+        let next = hb.poll_probe(t0 + ms(2000)).expect("due again");
+        assert_eq!(next, seq + 1);
     }
 
     #[test]

@@ -87,41 +87,34 @@ impl Link {
     }
 
     /// Reads one message, waiting at most `wait` (zero: only what is already buffered).
-    /// `Ok(None)` means nothing arrived in time.
-    pub fn read(
-        &mut self,
-        wait: Duration,
-        not_after: Instant,
-    ) -> Result<Option<Wire>, DisconnectReason> {
+    /// `Ok(None)` means nothing arrived in time, or the socket takes output again after a
+    /// stall (the caller then retries its writes).
+    pub fn read(&mut self, wait: Duration) -> Result<Option<Wire>, DisconnectReason> {
         // First what is already buffered, without waiting.
         if self.maybe_buffered || wait.is_zero() {
-            if let Some(msg) = self.read_once(Duration::ZERO, not_after)? {
+            if let Some(msg) = self.read_once()? {
                 return Ok(Some(msg));
             }
             if wait.is_zero() {
                 return Ok(None);
             }
         }
-        // Nothing buffered: sleep until input or the deadline (see `sys` for why poll(2)).
+        // Nothing buffered: sleep until input, room to write (when stalled) or the deadline.
         let socket = self.ws.get_ref().transport().tcp();
-        if !crate::sys::wait_readable(socket, wait).map_err(io_reason)? {
-            return Ok(None);
+        let ready = crate::sys::wait(socket, self.is_stalled(), wait).map_err(io_reason)?;
+        if ready.readable {
+            self.read_once()
+        } else {
+            Ok(None)
         }
-        // The read timeout is still set from the deadline, for a frame that arrives in parts.
-        let left = wait.min(not_after.saturating_duration_since(Instant::now()));
-        self.read_once(left.max(Duration::from_millis(1)), not_after)
     }
 
-    fn read_once(
-        &mut self,
-        wait: Duration,
-        not_after: Instant,
-    ) -> Result<Option<Wire>, DisconnectReason> {
-        let write_wait = self.write_wait(Instant::now(), not_after);
-        self.ws
-            .get_mut()
-            .set_wait(wait, write_wait)
-            .map_err(io_reason)?;
+    /// Whether tungstenite or TLS may still hold input that the socket's readiness cannot show.
+    pub fn has_buffered_input(&self) -> bool {
+        self.maybe_buffered
+    }
+
+    fn read_once(&mut self) -> Result<Option<Wire>, DisconnectReason> {
         let result = self.ws.read();
         self.note_inbound();
         match result {
@@ -129,7 +122,7 @@ impl Link {
                 self.maybe_buffered = true;
                 Ok(Some(msg))
             }
-            Err(e) if is_timeout(&e) => {
+            Err(e) if is_would_block(&e) => {
                 self.maybe_buffered = false;
                 Ok(None)
             }
@@ -137,75 +130,81 @@ impl Link {
         }
     }
 
-    /// Writes `msg` and flushes it. A stalled write is not an error until it has made no
-    /// progress for `write_timeout`.
-    pub fn write(&mut self, msg: Wire, not_after: Instant) -> Result<(), DisconnectReason> {
-        self.prepare_write(not_after)?;
-        let started = Instant::now();
+    /// Writes `msg` and flushes it, never blocking: what the kernel cannot take now stays in
+    /// tungstenite's buffer and the link is stalled until the socket takes output again.
+    pub fn write(&mut self, msg: Wire) -> Result<(), DisconnectReason> {
         match self.ws.write(msg) {
-            Ok(()) => {}
-            Err(e) if is_timeout(&e) => return self.stalled(started),
-            Err(e) => return Err(self.classify(e)),
+            Ok(()) => self.flush(),
+            Err(e) if is_would_block(&e) => self.stalled(),
+            Err(e) => Err(self.classify(e)),
         }
-        self.flush_from(started)
     }
 
     /// Flushes what tungstenite holds (a stalled write, a queued pong or close reply).
-    pub fn flush(&mut self, not_after: Instant) -> Result<(), DisconnectReason> {
-        self.prepare_write(not_after)?;
-        self.flush_from(Instant::now())
-    }
-
-    fn flush_from(&mut self, started: Instant) -> Result<(), DisconnectReason> {
+    pub fn flush(&mut self) -> Result<(), DisconnectReason> {
         match self.ws.flush() {
             Ok(()) => {
                 self.stalled_since = None;
                 Ok(())
             }
-            Err(e) if is_timeout(&e) => self.stalled(started),
+            Err(e) if is_would_block(&e) => self.stalled(),
             Err(e) => Err(self.classify(e)),
         }
     }
 
-    /// When the next stalled-write retry is due: now, if a write is stalled.
+    /// Queues a Close frame and flushes it.
+    pub fn send_close(
+        &mut self,
+        frame: tungstenite::protocol::CloseFrame,
+    ) -> Result<(), DisconnectReason> {
+        match self.ws.close(Some(frame)) {
+            Ok(()) => {
+                self.stalled_since = None;
+                Ok(())
+            }
+            Err(e) if is_would_block(&e) => self.stalled(),
+            Err(e) => Err(self.classify(e)),
+        }
+    }
+
+    /// Whether a write is waiting for the socket to take output.
     pub fn is_stalled(&self) -> bool {
         self.stalled_since.is_some()
     }
 
-    fn stalled(&mut self, started: Instant) -> Result<(), DisconnectReason> {
-        let since = match (self.stalled_since, self.ws.get_ref().last_write_progress) {
-            (_, Some(progress)) if progress >= started => progress,
-            (Some(since), _) => since,
-            (None, _) => started,
+    /// When a stalled write times out, if one is stalled.
+    pub fn stall_deadline(&self) -> Option<Instant> {
+        self.stalled_since.map(|since| since + self.write_timeout)
+    }
+
+    /// The write-timeout verdict: a write without progress for `write_timeout` means the server
+    /// is not reading, a dead link.
+    pub fn check_stall(&self, now: Instant) -> Result<(), DisconnectReason> {
+        match self.stall_deadline() {
+            Some(deadline) if now >= deadline => {
+                let e = io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "write made no progress for {} ms: the server is not reading",
+                        self.write_timeout.as_millis()
+                    ),
+                );
+                Err(DisconnectReason::Io(Error::Io(e)))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A write could not finish: the stall counts from the last progress the kernel made.
+    fn stalled(&mut self) -> Result<(), DisconnectReason> {
+        let now = Instant::now();
+        let progress = self.ws.get_ref().last_write_progress;
+        let since = match self.stalled_since {
+            Some(since) => progress.map_or(since, |p| p.max(since)),
+            None => now,
         };
         self.stalled_since = Some(since);
-        if Instant::now().saturating_duration_since(since) >= self.write_timeout {
-            let e = io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!(
-                    "write made no progress for {} ms: the server is not reading",
-                    self.write_timeout.as_millis()
-                ),
-            );
-            return Err(DisconnectReason::Io(Error::Io(e)));
-        }
-        Ok(())
-    }
-
-    /// Blocking mode for a write that waits at most until the write timeout, the dead-link
-    /// verdict or the caller's deadline, whichever comes first.
-    fn prepare_write(&mut self, not_after: Instant) -> Result<(), DisconnectReason> {
-        let now = Instant::now();
-        let wait = self.write_wait(now, not_after);
-        self.ws.get_mut().set_wait(wait, wait).map_err(io_reason)
-    }
-
-    fn write_wait(&self, now: Instant, not_after: Instant) -> Duration {
-        let stall_end = self.stalled_since.unwrap_or(now) + self.write_timeout;
-        let until = stall_end.min(not_after).min(self.heartbeat.dead_at());
-        until
-            .saturating_duration_since(now)
-            .max(Duration::from_millis(1))
+        self.check_stall(now)
     }
 
     /// Maps a tungstenite error on an open link to why the link ended.
@@ -247,8 +246,8 @@ fn is_tls(stream: &MeteredStream) -> bool {
     }
 }
 
-fn is_timeout(e: &tungstenite::Error) -> bool {
-    matches!(e, tungstenite::Error::Io(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut))
+fn is_would_block(e: &tungstenite::Error) -> bool {
+    matches!(e, tungstenite::Error::Io(e) if e.kind() == io::ErrorKind::WouldBlock)
 }
 
 pub(crate) fn io_reason(e: io::Error) -> DisconnectReason {

@@ -7,7 +7,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A TCP stream that, while a deadline is set (during connect), never lets a read or write
 /// wait past it: a server that trickles its handshake one byte at a time still times out.
@@ -115,18 +115,9 @@ impl Write for Transport {
     }
 }
 
-/// How the socket currently waits on reads and writes; syscalls happen only on change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Wait {
-    Unknown,
-    NonBlocking,
-    Timeout { read: Duration, write: Duration },
-}
-
 /// A [`Transport`] that counts bytes, stamps the last inbound byte and tracks outbound frames.
 pub(crate) struct MeteredStream {
     inner: Transport,
-    wait: Wait,
     pub bytes_in: u64,
     pub bytes_out: u64,
     /// When the last byte was received.
@@ -140,7 +131,6 @@ impl MeteredStream {
     pub fn new(inner: Transport) -> MeteredStream {
         MeteredStream {
             inner,
-            wait: Wait::Unknown,
             bytes_in: 0,
             bytes_out: 0,
             last_inbound: None,
@@ -154,58 +144,13 @@ impl MeteredStream {
         self.frames.data_frames
     }
 
-    /// Makes the next reads and writes wait at most `read` / `write`; zero `read` means do not
-    /// wait at all (read only what is already buffered).
-    pub fn set_wait(&mut self, read: Duration, write: Duration) -> io::Result<()> {
-        // Millisecond granularity: the kernel rounds to jiffies anyway, and equal values skip
-        // the syscalls.
-        let round = |d: Duration| Duration::from_millis(d.as_micros().div_ceil(1000).max(1) as u64);
-        let wanted = if read.is_zero() {
-            Wait::NonBlocking
-        } else {
-            Wait::Timeout {
-                read: round(read),
-                write: round(write),
-            }
-        };
-        if wanted == self.wait {
-            return Ok(());
-        }
-        let tcp = self.inner.tcp();
-        match wanted {
-            Wait::NonBlocking => tcp.set_nonblocking(true)?,
-            Wait::Timeout { read, write } => {
-                let (old_read, old_write) = match self.wait {
-                    Wait::Timeout { read, write } => (Some(read), Some(write)),
-                    Wait::NonBlocking => {
-                        tcp.set_nonblocking(false)?;
-                        (None, None)
-                    }
-                    Wait::Unknown => {
-                        tcp.set_nonblocking(false)?;
-                        (None, None)
-                    }
-                };
-                if old_read != Some(read) {
-                    tcp.set_read_timeout(Some(read))?;
-                }
-                if old_write != Some(write) {
-                    tcp.set_write_timeout(Some(write))?;
-                }
-            }
-            Wait::Unknown => {}
-        }
-        self.wait = wanted;
-        Ok(())
-    }
-
-    /// Ends the connect phase (see [`Tcp`]); the next [`set_wait`](Self::set_wait) sets the
-    /// socket timeouts afresh.
-    pub fn end_connect_phase(&mut self) {
+    /// Ends the connect phase (see [`Tcp`]): from now on the socket never blocks, and the
+    /// driver waits with `poll(2)` (see `sys`) for input, writability or its next deadline.
+    pub fn end_connect_phase(&mut self) -> io::Result<()> {
         self.inner.tcp_mut().clear_deadline();
-        self.wait = Wait::Unknown;
         // The HTTP upgrade request went out through this stream too; frames start here.
         self.frames = OutboundFrames::default();
+        self.inner.tcp().set_nonblocking(true)
     }
 
     pub fn transport(&self) -> &Transport {

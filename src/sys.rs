@@ -1,4 +1,5 @@
-//! The one FFI call of the crate: `poll(2)` on a socket, to wait for input until a deadline.
+//! The one FFI call of the crate: `poll(2)` on the socket, to wait for input (or room to
+//! write) until a deadline.
 //!
 //! Why not only the socket read timeout: Linux runs `SO_RCVTIMEO` on the coarse timer wheel,
 //! which rounds long timeouts up (measured here: a 1 s timeout fired 26 ms late; the rounding
@@ -13,14 +14,31 @@ use std::time::Duration;
 #[cfg(unix)]
 use std::os::fd::AsRawFd;
 
-/// Waits until `socket` has input (or a hang-up or error to report) or `timeout` passes.
-/// Returns whether it is readable; `Ok(false)` on timeout or when a signal interrupted the wait
-/// (the caller re-judges its deadlines either way).
+/// What [`wait`] found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Ready {
+    /// Input, a hang-up or an error is waiting: a read will not block.
+    pub readable: bool,
+    /// The socket takes output again.
+    pub writable: bool,
+}
+
+/// Waits until `socket` has input (or a hang-up or error to report), or, if `want_write`, can
+/// take output, or `timeout` passes. A signal ends the wait early with nothing ready; the
+/// caller re-judges its deadlines either way.
 #[cfg(unix)]
-pub(crate) fn wait_readable(socket: &std::net::TcpStream, timeout: Duration) -> io::Result<bool> {
+pub(crate) fn wait(
+    socket: &std::net::TcpStream,
+    want_write: bool,
+    timeout: Duration,
+) -> io::Result<Ready> {
+    let mut events = libc::POLLIN;
+    if want_write {
+        events |= libc::POLLOUT;
+    }
     let mut fds = libc::pollfd {
         fd: socket.as_raw_fd(),
-        events: libc::POLLIN,
+        events,
         revents: 0,
     };
     // Round up so that a wake is never before the deadline; cap to what c_int holds.
@@ -30,18 +48,30 @@ pub(crate) fn wait_readable(socket: &std::net::TcpStream, timeout: Duration) -> 
     if n < 0 {
         let e = io::Error::last_os_error();
         return if e.kind() == io::ErrorKind::Interrupted {
-            Ok(false)
+            Ok(Ready::default())
         } else {
             Err(e)
         };
     }
-    Ok(n > 0)
+    let r = fds.revents;
+    Ok(Ready {
+        readable: r & (libc::POLLIN | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0,
+        writable: r & libc::POLLOUT != 0,
+    })
 }
 
-/// Elsewhere: report "readable" and let the socket read timeout do the waiting.
+/// Elsewhere: sleep out the timeout and report both ready (reads and writes then find out).
 #[cfg(not(unix))]
-pub(crate) fn wait_readable(_socket: &std::net::TcpStream, _timeout: Duration) -> io::Result<bool> {
-    Ok(true)
+pub(crate) fn wait(
+    _socket: &std::net::TcpStream,
+    _want_write: bool,
+    timeout: Duration,
+) -> io::Result<Ready> {
+    std::thread::sleep(timeout.min(Duration::from_millis(10)));
+    Ok(Ready {
+        readable: true,
+        writable: true,
+    })
 }
 
 #[cfg(test)]
@@ -57,7 +87,10 @@ mod tests {
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let _server = listener.accept().unwrap();
         let start = Instant::now();
-        assert!(!wait_readable(&client, Duration::from_millis(50)).unwrap());
+        assert_eq!(
+            wait(&client, false, Duration::from_millis(50)).unwrap(),
+            Ready::default()
+        );
         assert!(start.elapsed() >= Duration::from_millis(50));
     }
 
@@ -67,6 +100,15 @@ mod tests {
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (mut server, _) = listener.accept().unwrap();
         server.write_all(b"x").unwrap();
-        assert!(wait_readable(&client, Duration::from_secs(5)).unwrap());
+        assert!(
+            wait(&client, false, Duration::from_secs(5))
+                .unwrap()
+                .readable
+        );
+        assert!(
+            wait(&client, true, Duration::from_secs(5))
+                .unwrap()
+                .writable
+        );
     }
 }

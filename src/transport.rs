@@ -90,7 +90,7 @@ pub(crate) fn open(
         Scheme::Wss => return Err(Error::config("url", "wss:// needs the `tls` cargo feature")),
     };
     let (mut ws, protocol) = upgrade(MeteredStream::new(transport), request, config, deadline)?;
-    ws.get_mut().end_connect_phase();
+    ws.get_mut().end_connect_phase()?;
     Ok(Opened { ws, protocol, peer })
 }
 

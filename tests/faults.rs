@@ -237,3 +237,104 @@ fn every_reported_disconnect_kind_is_consistent() {
         _ => unreachable!(),
     }
 }
+
+#[test]
+fn a_hostile_close_reason_cannot_forge_log_lines() {
+    let _w = watchdog(Duration::from_secs(20), "close_reason");
+    let reason = "bye\n{\"event\":\"gave_up\"}\r\u{1b}[2J".to_string();
+    let server = TestServer::start(Mode::CloseAfterHandshake { code: 4000, reason });
+    let mut client = Client::new(config(&server.url())).unwrap();
+    let (dead, _) = until(
+        &mut client,
+        Duration::from_secs(5),
+        "disconnected",
+        is("disconnected"),
+    );
+    match dead.event {
+        Event::Disconnected { reason, .. } => {
+            let shown = reason.to_string();
+            assert!(!shown.chars().any(char::is_control), "{shown:?}");
+            assert!(shown.contains("bye\\n"), "{shown:?}");
+        }
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn a_message_behind_a_server_ping_comes_out_of_zero_timeout_polls() {
+    // Applications that wait on `socket()` themselves call poll(ZERO) until None: a ping (which
+    // makes no event) must not hide the message buffered behind it.
+    let _w = watchdog(Duration::from_secs(20), "ping_then_text");
+    let mut raw = vec![0x89, 0x02, b'h', b'i']; // Ping "hi"
+    raw.extend_from_slice(&[0x81, 0x05]);
+    raw.extend_from_slice(b"hello"); // Text "hello"
+    let server = TestServer::start(Mode::RawAfterHandshake(raw));
+    let mut client = Client::new(config(&server.url())).unwrap();
+    until(
+        &mut client,
+        Duration::from_secs(5),
+        "connected",
+        is("connected"),
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    let mut seen = Vec::new();
+    while let Some(event) = client.poll(Duration::ZERO) {
+        seen.push(event);
+    }
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, Event::Message(Message::Text(t)) if t == "hello")),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn send_never_blocks_when_the_server_stops_reading() {
+    let _w = watchdog(Duration::from_secs(30), "send_nonblocking");
+    let server = TestServer::start(Mode::NeverRead);
+    let mut cfg = config(&server.url());
+    cfg.write_timeout = Duration::from_millis(500);
+    cfg.outbox.max_messages = 100_000;
+    cfg.outbox.max_bytes = 64 << 20;
+    let mut client = Client::new(cfg).unwrap();
+    until(
+        &mut client,
+        Duration::from_secs(5),
+        "connected",
+        is("connected"),
+    );
+    let chunk = vec![1u8; 60 * 1024];
+    let mut slowest = Duration::ZERO;
+    for _ in 0..400 {
+        let started = std::time::Instant::now();
+        client
+            .send(Message::binary(chunk.clone()))
+            .expect("outbox has room");
+        slowest = slowest.max(started.elapsed());
+    }
+    assert!(
+        client.wants_write(),
+        "24 MiB cannot all fit in loopback buffers"
+    );
+    assert!(
+        slowest < Duration::from_millis(50),
+        "a send blocked for {slowest:?}"
+    );
+    let (dead, _) = until(
+        &mut client,
+        Duration::from_secs(5),
+        "disconnected",
+        is("disconnected"),
+    );
+    assert!(
+        matches!(
+            &dead.event,
+            Event::Disconnected {
+                reason: DisconnectReason::Io(_),
+                ..
+            }
+        ),
+        "{:?}",
+        dead.event
+    );
+}

@@ -1,7 +1,7 @@
 //! The driver's steps while a link is open or closing.
 #![forbid(unsafe_code)]
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use log::{debug, info, warn};
 use tungstenite::Message as Wire;
@@ -13,38 +13,48 @@ use crate::outbox::from_wire;
 use crate::{DisconnectReason, Event};
 
 impl Client {
-    /// One step of an open link: write what is queued, read (waiting at most until the next
-    /// heartbeat deadline or the caller's deadline), then judge the heartbeat.
+    /// One step of an open link: write what is queued, wait for input (or room to write after
+    /// a stall) until the next heartbeat deadline or the caller's deadline, then judge the
+    /// heartbeat and the write timeout.
     pub(super) fn step_open(&mut self, mut link: Box<Link>, deadline: Instant) -> Phase {
         if let Some(reason) = link.broken.take() {
             return self.link_lost(link, reason);
         }
         // The application has seen `Connected` and had its chance to send first.
         link.hold_outbox = false;
-        if let Err(reason) = self.pump(&mut link, deadline) {
+        if let Err(reason) = self.pump(&mut link) {
             return self.link_lost(link, reason);
         }
-        // A stalled write is retried by the next pump, which is what waits; reading must not.
-        let wait = if link.is_stalled() {
-            Duration::ZERO
-        } else {
-            link.heartbeat
-                .next_deadline()
-                .min(deadline)
-                .saturating_duration_since(Instant::now())
-        };
-        match link.read(wait, deadline) {
+        let mut wake = link.heartbeat.next_deadline().min(deadline);
+        if let Some(stall) = link.stall_deadline() {
+            wake = wake.min(stall);
+        }
+        match link.read(wake.saturating_duration_since(Instant::now())) {
             Ok(Some(msg)) => {
-                if let Err(reason) = self.on_message(&mut link, msg, deadline) {
+                if let Err(reason) = self.on_message(&mut link, msg) {
                     return self.link_lost(link, reason);
                 }
             }
             Ok(None) => {}
             Err(reason) => return self.link_lost(link, reason),
         }
+        let now = Instant::now();
+        if let Err(reason) = link.check_stall(now) {
+            return self.link_lost(link, reason);
+        }
         // Buffered input has been read: only now may a deadline be judged.
-        match link.heartbeat.poll(Instant::now()) {
-            HeartbeatAction::Wait => {}
+        match link.heartbeat.poll(now) {
+            HeartbeatAction::Wait => {
+                // The peer is talking, but that proves nothing about our writes: while sent
+                // messages are unconfirmed, a ping per interval bounds the window of loss.
+                if link.taken_by_kernel() > link.confirmed {
+                    if let Some(seq) = link.heartbeat.poll_probe(now) {
+                        if let Err(reason) = self.send_ping(&mut link, seq) {
+                            return self.link_lost(link, reason);
+                        }
+                    }
+                }
+            }
             HeartbeatAction::SendPing { seq, missed } => {
                 let max = self.config.heartbeat.max_missed_pongs;
                 if missed > 0 {
@@ -52,7 +62,7 @@ impl Client {
                     warn!("missed pong ({missed} of {max})");
                     self.events.push_back(Event::PongMissed { missed, max });
                 }
-                if let Err(reason) = self.send_ping(&mut link, seq, deadline) {
+                if let Err(reason) = self.send_ping(&mut link, seq) {
                     return self.link_lost(link, reason);
                 }
             }
@@ -75,7 +85,8 @@ impl Client {
         Phase::Open(link)
     }
 
-    /// A local close in progress: flush the outbox, send Close, await the reply.
+    /// A local close in progress: flush the outbox, send Close, await the reply, all within
+    /// `close_by`.
     pub(super) fn step_closing(
         &mut self,
         mut link: Box<Link>,
@@ -85,43 +96,43 @@ impl Client {
         mut close_sent: bool,
         deadline: Instant,
     ) -> Phase {
-        let until = close_by.min(deadline);
-        let finished = |client: &mut Client, link: Box<Link>| client.finish_close(link, code);
         if Instant::now() >= close_by {
             debug!("no close reply within close_timeout");
-            return finished(self, link);
+            return self.finish_close(link, code);
         }
-        if !close_sent {
-            if let Err(reason) = self.pump(&mut link, until) {
-                debug!("link failed while closing: {reason}");
-                return finished(self, link);
+        let step = if close_sent {
+            if link.is_stalled() {
+                link.flush()
+            } else {
+                Ok(())
             }
-            if self.outbox.queued_len() == 0 && !link.is_stalled() {
-                if let Err(e) = link.ws.close(Some(close_frame(code, &reason))) {
-                    debug!("close frame not queued: {e}");
-                    return finished(self, link);
-                }
-                if link.flush(until).is_err() {
-                    return finished(self, link);
-                }
-                close_sent = true;
-            }
-        }
-        let wait = if close_sent {
-            until.saturating_duration_since(Instant::now())
         } else {
-            Duration::ZERO
+            self.pump(&mut link).and_then(|()| {
+                if self.outbox.queued_len() == 0 && !link.is_stalled() {
+                    close_sent = true;
+                    link.send_close(close_frame(code, &reason))
+                } else {
+                    Ok(())
+                }
+            })
         };
-        match link.read(wait, until) {
-            Ok(Some(Wire::Close(_))) => return finished(self, link),
+        if let Err(e) = step {
+            debug!("link failed while closing: {e}");
+            return self.finish_close(link, code);
+        }
+        let wait = close_by
+            .min(deadline)
+            .saturating_duration_since(Instant::now());
+        match link.read(wait) {
+            Ok(Some(Wire::Close(_))) => return self.finish_close(link, code),
             Ok(Some(msg)) => {
-                if let Err(reason) = self.on_message(&mut link, msg, until) {
-                    debug!("link failed while closing: {reason}");
-                    return finished(self, link);
+                if let Err(e) = self.on_message(&mut link, msg) {
+                    debug!("link failed while closing: {e}");
+                    return self.finish_close(link, code);
                 }
             }
             Ok(None) => {}
-            Err(_) => return finished(self, link),
+            Err(_) => return self.finish_close(link, code),
         }
         Phase::Closing {
             link,
@@ -133,9 +144,7 @@ impl Client {
     }
 
     fn finish_close(&mut self, mut link: Box<Link>, code: u16) -> Phase {
-        let taken = link.newly_taken_by_kernel();
-        self.outbox.delivered_to_kernel(taken);
-        self.stats.messages_out += taken;
+        self.account(&mut link);
         self.outbox.requeue_in_flight();
         let unconfirmed = link.taken_by_kernel().saturating_sub(link.confirmed);
         self.retire(&link, "local_close");
@@ -148,43 +157,47 @@ impl Client {
         Phase::Stopped
     }
 
-    /// Writes queued messages in order until the outbox is empty or a write stalls.
-    fn pump(&mut self, link: &mut Link, deadline: Instant) -> Result<(), DisconnectReason> {
+    /// Retries a stalled write, then writes queued messages in order until the outbox is
+    /// empty or the socket is full. Never blocks.
+    fn pump(&mut self, link: &mut Link) -> Result<(), DisconnectReason> {
         if link.is_stalled() {
-            link.flush(deadline)?;
+            link.flush()?;
         }
         while !link.is_stalled() {
             let Some(msg) = self.outbox.start_next() else {
                 break;
             };
-            link.write(msg, deadline)?;
-            let taken = link.newly_taken_by_kernel();
-            self.outbox.delivered_to_kernel(taken);
-            self.stats.messages_out += taken;
+            link.write(msg)?;
+            self.account(link);
         }
-        let taken = link.newly_taken_by_kernel();
-        self.outbox.delivered_to_kernel(taken);
-        self.stats.messages_out += taken;
+        self.account(link);
         Ok(())
     }
 
-    fn send_ping(
-        &mut self,
-        link: &mut Link,
-        seq: u64,
-        deadline: Instant,
-    ) -> Result<(), DisconnectReason> {
+    /// Tells the outbox which messages the kernel has taken since the last call.
+    pub(super) fn account(&mut self, link: &mut Link) {
+        let taken = link.newly_taken_by_kernel();
+        self.outbox.delivered_to_kernel(taken);
+        self.stats.messages_out += taken;
+    }
+
+    fn send_ping(&mut self, link: &mut Link, seq: u64) -> Result<(), DisconnectReason> {
+        // A full socket: the verdict needs no ping (it judges inbound silence), and a ping
+        // would only queue behind the stalled bytes.
+        if link.is_stalled() {
+            return Ok(());
+        }
         // Every data message handed over before this ping is proven read by its pong.
         let data_before = link.taken_by_kernel() + self.outbox.in_flight_len() as u64;
         match &self.app_ping {
             // A clone of reference-counted bytes: no allocation per heartbeat.
             Some(ping) => {
                 self.outbox.push_heartbeat_in_flight();
-                link.write(ping.clone(), deadline)?;
+                link.write(ping.clone())?;
             }
             None => {
                 let payload = link.ping_payload(seq);
-                link.write(Wire::Ping(payload), deadline)?;
+                link.write(Wire::Ping(payload))?;
             }
         }
         link.heartbeat.ping_sent(seq, Instant::now(), data_before);
@@ -194,12 +207,7 @@ impl Client {
         Ok(())
     }
 
-    fn on_message(
-        &mut self,
-        link: &mut Link,
-        msg: Wire,
-        deadline: Instant,
-    ) -> Result<(), DisconnectReason> {
+    fn on_message(&mut self, link: &mut Link, msg: Wire) -> Result<(), DisconnectReason> {
         match msg {
             Wire::Text(_) | Wire::Binary(_) => {
                 let is_app_pong = match &self.config.heartbeat.app_heartbeat {
@@ -216,7 +224,7 @@ impl Client {
                 }
             }
             // tungstenite queued the pong; send it now even if the application sends nothing.
-            Wire::Ping(_) => link.flush(deadline)?,
+            Wire::Ping(_) => link.flush()?,
             Wire::Pong(payload) => {
                 if let Ok(bytes) = <[u8; 8]>::try_from(&payload[..]) {
                     self.on_pong(link, u64::from_be_bytes(bytes));
@@ -224,7 +232,7 @@ impl Client {
             }
             Wire::Close(frame) => {
                 // tungstenite queued the reply; a failure to send it changes nothing now.
-                let _ = link.flush(deadline);
+                let _ = link.flush();
                 let (code, reason) = match frame {
                     Some(f) => (Some(u16::from(f.code)), f.reason.as_str().to_string()),
                     None => (None, String::new()),
@@ -253,9 +261,7 @@ impl Client {
     /// A link ended without the application asking: account, requeue, report, reschedule.
     pub(super) fn link_lost(&mut self, mut link: Box<Link>, reason: DisconnectReason) -> Phase {
         let now = Instant::now();
-        let taken = link.newly_taken_by_kernel();
-        self.outbox.delivered_to_kernel(taken);
-        self.stats.messages_out += taken;
+        self.account(&mut link);
         self.outbox.requeue_in_flight();
         let unconfirmed = link.taken_by_kernel().saturating_sub(link.confirmed);
         self.retire(&link, reason.kind());
