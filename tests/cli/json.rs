@@ -1,6 +1,7 @@
 //! A strict parser for the flat JSON objects `wsbeat --events` writes (no serde in this crate).
 //! Strict on purpose: it refuses raw control characters, bad escapes and lone surrogates, so
 //! a line it accepts is valid JSON for any consumer.
+#![forbid(unsafe_code)]
 
 /// A field value. Events are flat: no arrays or nested objects.
 #[derive(Clone, Debug, PartialEq)]
@@ -164,7 +165,10 @@ impl Parser<'_> {
         let mut out = String::new();
         loop {
             let rest = std::str::from_utf8(&self.s[self.i..]).map_err(|_| self.err("utf-8"))?;
-            let c = rest.chars().next().ok_or_else(|| self.err("unterminated"))?;
+            let c = rest
+                .chars()
+                .next()
+                .ok_or_else(|| self.err("unterminated"))?;
             self.i += c.len_utf8();
             match c {
                 '"' => return Ok(out),

@@ -5,10 +5,14 @@
 //! Use it from an integration test file with `mod common;`.
 #![allow(dead_code)]
 
+pub mod certs;
 mod conn;
 pub mod drive;
 mod frames;
+pub mod nginx;
+pub mod proxy;
 mod server;
+pub mod tls;
 mod watchdog;
 
 use std::net::{Ipv4Addr, TcpListener};

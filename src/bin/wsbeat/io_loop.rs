@@ -35,13 +35,13 @@ pub const EXIT_GAVE_UP: i32 = 1;
 
 /// Everything the loop owns.
 pub struct IoLoop {
-    pub client: Client,
-    pub events: EventSink,
-    pub output: Output,
-    pub signals: Signals,
+    client: Client,
+    events: EventSink,
+    output: Output,
+    signals: Signals,
     /// `None` once stdin ended or we stopped reading it.
-    pub stdin: Option<StdinLines>,
-    pub keep_open: bool,
+    stdin: Option<StdinLines>,
+    keep_open: bool,
     /// Complete lines the outbox had no room for yet, oldest first. While any wait, stdin is
     /// not read: the producer is slowed down (backpressure) rather than lines dropped.
     pending: VecDeque<String>,
@@ -55,6 +55,8 @@ pub struct IoLoop {
     progress: bool,
     /// Lines refused (not UTF-8, too long) or dropped at a signal, for the final count.
     dropped: usize,
+    /// The last feed stopped because the socket could take no more: wait for POLLOUT.
+    blocked_on_socket: bool,
 }
 
 impl IoLoop {
@@ -82,6 +84,7 @@ impl IoLoop {
             more: false,
             progress: true,
             dropped: 0,
+            blocked_on_socket: false,
         }
     }
 
@@ -90,6 +93,12 @@ impl IoLoop {
         loop {
             if let Some(code) = self.drain() {
                 return code;
+            }
+            // `Event` is non-exhaustive: should a newer library stop without `Closed` or
+            // `GaveUp`, exit rather than wait forever on a client that will do nothing.
+            if self.client.is_stopped() {
+                warn!("client stopped without a final event");
+                return EXIT_GAVE_UP;
             }
             self.feed();
             self.maybe_close();
@@ -168,9 +177,23 @@ impl IoLoop {
         n
     }
 
-    /// Hands pending lines to the client, in order, until the outbox is full.
+    /// Hands pending lines to the client, in order, until the outbox is full or the socket
+    /// cannot take more.
+    ///
+    /// `Client::send` on an open link writes at once and blocks until the kernel takes the
+    /// frame, for up to `write_timeout` (10 s by default) when the server stops reading; a
+    /// signal would wait that long. So a line is handed over only while the socket is
+    /// writable; otherwise it waits here and stdin is not read until POLLOUT.
     fn feed(&mut self) {
-        while let Some(line) = self.pending.pop_front() {
+        self.blocked_on_socket = false;
+        while !self.pending.is_empty() {
+            if !self.socket_writable() {
+                self.blocked_on_socket = true;
+                return;
+            }
+            let Some(line) = self.pending.pop_front() else {
+                return;
+            };
             match self.client.send(Message::Text(line)) {
                 Ok(()) => self.progress = true,
                 Err(SendError::OutboxFull(msg)) | Err(SendError::Closed(msg)) => {
@@ -186,6 +209,24 @@ impl IoLoop {
                     self.dropped += 1;
                 }
             }
+        }
+    }
+
+    /// Whether a send now would not block: no open link (the line goes to the outbox), or a
+    /// socket with room, by a zero-timeout poll(2).
+    fn socket_writable(&self) -> bool {
+        if self.client.ready_state() != ReadyState::Open {
+            return true;
+        }
+        let Some(sock) = self.client.socket() else {
+            return true;
+        };
+        use std::os::fd::AsFd;
+        let mut fds = [PollFd::new(sock.as_fd(), PollFlags::POLLOUT)];
+        match nix::poll::poll(&mut fds, PollTimeout::ZERO) {
+            // POLLERR/POLLHUP count too: the send will then report the broken link.
+            Ok(_) => fds[0].revents().is_some_and(|r| !r.is_empty()),
+            Err(_) => true,
         }
     }
 
@@ -247,7 +288,7 @@ impl IoLoop {
         };
         if let Some(sock) = self.client.socket() {
             let mut flags = PollFlags::POLLIN;
-            if stalled {
+            if stalled || self.blocked_on_socket {
                 flags |= PollFlags::POLLOUT;
             }
             use std::os::fd::AsFd;

@@ -8,10 +8,12 @@
 mod args;
 mod duration;
 mod events;
+mod help;
 mod hex;
 mod io_loop;
 mod json;
 mod lines;
+mod logging;
 mod output;
 mod settings;
 mod signals;
@@ -33,7 +35,7 @@ fn main() -> ExitCode {
     let args = match args::parse(std::env::args_os().skip(1)) {
         Ok(Command::Run(args)) => args,
         Ok(Command::Help) => {
-            print!("{}", args::help());
+            print!("{}", help::help());
             return ExitCode::SUCCESS;
         }
         Ok(Command::Version) => {
@@ -42,7 +44,7 @@ fn main() -> ExitCode {
         }
         Err(e) => return usage_error(&e),
     };
-    init_logging(&args);
+    logging::init(args.verbosity);
     match run(&args, start) {
         Ok(code) => ExitCode::from(code),
         Err(Failure::Usage(e)) => usage_error(&e),
@@ -106,21 +108,4 @@ fn usage_error(e: &UsageError) -> ExitCode {
     eprintln!("wsbeat: {e}");
     eprintln!("Try `wsbeat --help` for the options.");
     ExitCode::from(EXIT_USAGE)
-}
-
-/// `-q`/`-v` win over `RUST_LOG`, which wins over the default `info`.
-fn init_logging(args: &Args) {
-    let filter = match args.verbosity {
-        None => std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_string()),
-        Some(v) if v <= -2 => "error".to_string(),
-        Some(-1) => "warn".to_string(),
-        Some(0) => "info".to_string(),
-        // Our own debug lines without tungstenite's.
-        Some(1) => "info,wsbeat=debug".to_string(),
-        Some(_) => "trace".to_string(),
-    };
-    env_logger::Builder::new()
-        .parse_filters(&filter)
-        .target(env_logger::Target::Stderr)
-        .init();
 }

@@ -9,10 +9,10 @@ use crate::args::{Args, UsageError};
 /// Builds the client configuration. Checks the library cannot make (files, option pairs)
 /// happen here; value checks are left to `Client::new`, whose errors [`config_error`] maps.
 pub fn config(args: &Args) -> Result<Config, UsageError> {
-    if args.proxy.is_some() {
-        return Err(UsageError::new("--proxy", "not supported yet"));
-    }
     let mut c = Config::new(args.url.clone());
+    // Only what the user gave: the environment's http_proxy is not read implicitly, so a
+    // daemon's behaviour does not depend on the shell it was started from.
+    c.proxy = args.proxy.clone();
     if let Some(d) = args.ping_interval {
         c = c.ping_interval(d);
     }
@@ -128,6 +128,7 @@ fn option_for(field: &str) -> &'static str {
         "headers" => "--header",
         "protocols" => "--protocol",
         "origin" => "--origin",
+        "proxy" => "--proxy",
         "tls.extra_roots_pem" => "--ca-file",
         "tls.identity" => "--cert/--key",
         _ => "",
@@ -184,8 +185,9 @@ mod tests {
 
     #[test]
     fn cli_only_checks() {
-        let e = build(&["--proxy", "http://p:3128", "ws://h/"]).unwrap_err();
-        assert_eq!(e, "--proxy: not supported yet");
+        let e = build(&["--proxy", "socks5://p:1080", "ws://h/"]).unwrap_err();
+        assert!(e.starts_with("--proxy: "), "{e}");
+        assert!(build(&["--proxy", "http://p:3128", "ws://h/"]).is_ok());
         let e = build(&["--app-ping", "ping", "ws://h/"]).unwrap_err();
         assert!(e.starts_with("--app-ping: "), "{e}");
     }

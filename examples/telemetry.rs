@@ -1,0 +1,217 @@
+//! The shape of a firmware daemon built on wsbeat: one thread, one loop that reads a sensor on
+//! a schedule, sends readings (kept in the outbox while the link is down), obeys commands from
+//! the server, and shuts down cleanly on SIGTERM/SIGINT.
+//!
+//! ```text
+//! cargo run --example echo_server                       # in one terminal
+//! cargo run --example telemetry -- ws://127.0.0.1:9001/ --max-seconds 30
+//! ```
+//! In the echo server's terminal try `send {"cmd":"interval","secs":3}`, `send reboot`,
+//! `freeze`, `drop` or `restart`, and watch the daemon's log.
+#![forbid(unsafe_code)]
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::{info, warn};
+use wsbeat::{Client, Config, Event, Message, SendError};
+
+/// Longest single wait in the loop. The client's wait is not interrupted by a signal, so this
+/// bounds how long SIGTERM takes to be noticed when the server sets a long reading interval
+/// (systemd's TimeoutStopSec must cover it plus the close timeout).
+const MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// A stand-in for a temperature sensor: a random walk from a tiny xorshift generator.
+struct Sensor {
+    state: u64,
+    temp_c: f64,
+}
+
+impl Sensor {
+    fn new(seed: u64) -> Sensor {
+        Sensor {
+            state: seed | 1, // xorshift must not start at zero
+            temp_c: 21.0,
+        }
+    }
+
+    /// The next reading, drifting by at most ±0.25 °C and kept in a plausible range.
+    fn read(&mut self) -> f64 {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        let step = (self.state % 51) as f64 / 100.0 - 0.25;
+        self.temp_c = (self.temp_c + step).clamp(-10.0, 60.0);
+        self.temp_c
+    }
+}
+
+/// Command-line settings.
+struct Args {
+    url: String,
+    max_seconds: Option<u64>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        url: "ws://127.0.0.1:9001/".to_string(),
+        max_seconds: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--max-seconds" => {
+                let n = it.next().ok_or("--max-seconds: missing value")?;
+                let n = n
+                    .parse()
+                    .map_err(|_| format!("--max-seconds: invalid {n:?}"))?;
+                args.max_seconds = Some(n);
+            }
+            flag if flag.starts_with('-') => return Err(format!("{flag}: unknown option")),
+            url => args.url = url.to_string(),
+        }
+    }
+    Ok(args)
+}
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let args = parse_args().unwrap_or_else(|e| {
+        eprintln!("telemetry: {e}\nusage: telemetry [URL] [--max-seconds N]");
+        std::process::exit(2);
+    });
+
+    // The handler only raises a flag; all work stays on the one thread.
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)) {
+        eprintln!("telemetry: cannot install the signal handler: {e}");
+        std::process::exit(1);
+    }
+
+    // A device-like policy: notice a dead link within 15 s + 2 × 5 s = 25 s; keep an hour of
+    // readings at one per second while offline.
+    let mut config = Config::new(args.url)
+        .ping_interval(Duration::from_secs(15))
+        .pong_timeout(Duration::from_secs(5))
+        .max_missed_pongs(2)
+        .header("X-Device-Id", "demo-0001");
+    config.outbox.max_messages = 3600;
+    let mut client = Client::new(config).unwrap_or_else(|e| {
+        eprintln!("telemetry: {e}");
+        std::process::exit(2);
+    });
+
+    let started = Instant::now();
+    let deadline = args.max_seconds.map(|s| started + Duration::from_secs(s));
+    let mut sensor = Sensor::new(0x5eed_2024);
+    let mut interval = Duration::from_secs(1);
+    let mut next_reading = started;
+    let mut seq: u64 = 0;
+    let mut dropped: u64 = 0;
+
+    while !stop.load(Ordering::SeqCst) && deadline.is_none_or(|d| Instant::now() < d) {
+        let now = Instant::now();
+        if now >= next_reading {
+            seq += 1;
+            let reading = format!("{{\"seq\":{seq},\"temp_c\":{:.2}}}", sensor.read());
+            match client.send(Message::text(reading)) {
+                Ok(()) => {}
+                // Offline for longer than the outbox holds: the newest reading is the one lost.
+                Err(SendError::OutboxFull(_)) => {
+                    dropped += 1;
+                    warn!("outbox full: reading {seq} dropped ({dropped} so far)");
+                }
+                Err(e) => warn!("reading {seq} not sent: {e}"),
+            }
+            // Fixed schedule, no drift; after a long stall skip ahead instead of bursting.
+            next_reading += interval;
+            if next_reading < now {
+                next_reading = now + interval;
+            }
+        }
+        // Wake for the next reading; the client uses the time for its socket and heartbeat.
+        let wait = next_reading.saturating_duration_since(Instant::now());
+        if let Some(event) = client.poll(wait.min(MAX_WAIT)) {
+            if let Some(new_interval) = on_event(event) {
+                interval = new_interval;
+                next_reading = Instant::now() + interval;
+            }
+            if client.is_stopped() {
+                break; // gave up (only with max_retries set) or a final close code
+            }
+        }
+    }
+
+    info!("stopping: closing the link");
+    client.close();
+    while !client.is_stopped() {
+        if let Some(event) = client.poll(MAX_WAIT) {
+            on_event(event);
+        }
+    }
+    // A real device would write these to flash and send them after the next boot.
+    let unsent = client.take_unsent().len();
+    info!("{seq} readings taken, {dropped} dropped, {unsent} unsent at shutdown");
+}
+
+/// Logs what happened; returns a new reading interval if the server asked for one.
+fn on_event(event: Event) -> Option<Duration> {
+    match event {
+        Event::Message(Message::Text(text)) => return on_command(&text),
+        Event::Message(Message::Binary(b)) => {
+            info!("ignoring a binary message of {} bytes", b.len())
+        }
+        Event::Connected { attempt, .. } => info!("online (attempt {attempt})"),
+        Event::Disconnected { reason, .. } if reason.kind() == "local_close" => {
+            info!("link closed: {reason}")
+        }
+        Event::Disconnected {
+            reason,
+            unconfirmed,
+        } => {
+            warn!("offline: {reason} ({unconfirmed} readings unconfirmed)")
+        }
+        Event::Reconnecting { delay, .. } => info!("retrying in {} ms", delay.as_millis()),
+        Event::GaveUp { attempts } => warn!("gave up after {attempts} attempts"),
+        Event::Closed { code } => info!("closed (code {code:?})"),
+        _ => {} // pings, pongs, connecting: the library logs them at debug level
+    }
+    None
+}
+
+/// Commands: `{"cmd":"interval","secs":N}` sets the reading interval; `reboot` (plain or as
+/// `{"cmd":"reboot"}`) is only logged here. Anything else is an echo or unknown.
+fn on_command(text: &str) -> Option<Duration> {
+    let cmd = if text.trim() == "reboot" {
+        Some("reboot")
+    } else {
+        json_field(text, "cmd")
+    };
+    match cmd {
+        Some("interval") => match json_field(text, "secs").and_then(|s| s.parse::<u64>().ok()) {
+            Some(secs @ 1..=3600) => {
+                info!("server set the reading interval to {secs} s");
+                return Some(Duration::from_secs(secs));
+            }
+            _ => warn!("ignoring interval command without secs in 1..=3600: {text}"),
+        },
+        Some("reboot") => warn!("server asked for a reboot (a real device would reboot now)"),
+        Some(other) => warn!("unknown command {other:?}"),
+        None if text.starts_with("{\"seq\":") => {} // our own reading, echoed back
+        None => info!("server says: {text}"),
+    }
+    None
+}
+
+/// The raw value of `"key":` in a flat JSON object: a string without its quotes, or a number.
+/// Enough for this example's commands; a real firmware would use its JSON parser.
+fn json_field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    let pattern = format!("\"{key}\":");
+    let rest = text[text.find(&pattern)? + pattern.len()..].trim_start();
+    match rest.strip_prefix('"') {
+        Some(s) => s.split('"').next(),
+        None => rest.split([',', '}']).next().map(str::trim),
+    }
+}
