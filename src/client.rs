@@ -50,6 +50,13 @@ impl std::fmt::Debug for AttemptRequest {
 
 type RequestHook = Box<dyn FnMut(&mut AttemptRequest) + Send>;
 
+/// One attempt's target and upgrade request, made when the attempt is announced.
+struct Prepared {
+    url: String,
+    endpoint: Endpoint,
+    request: tungstenite::handshake::client::Request,
+}
+
 /// Frames read past the caller's deadline while input may still be buffered.
 const MAX_EXTRA_READS: u32 = 64;
 
@@ -106,6 +113,8 @@ pub struct Client {
     attempt: u64,
     proxy: Option<crate::proxy::Proxy>,
     hook: Option<RequestHook>,
+    /// The next attempt, prepared when it was announced.
+    prepared: Option<Result<Prepared, Error>>,
     /// The application heartbeat message, built once.
     app_ping: Option<Wire>,
     /// Bytes and messages of links already gone, so stats survive reconnects.
@@ -149,6 +158,7 @@ impl Client {
             attempt: 0,
             proxy,
             hook: None,
+            prepared: None,
             app_ping: config
                 .heartbeat
                 .app_heartbeat
@@ -399,9 +409,16 @@ impl Client {
             return Phase::Idle { at, announced };
         }
         if !announced {
+            // The hook runs now, so the event names the URL this attempt will really use.
+            let prepared = self.prepare(self.attempt + 1);
+            let url = match &prepared {
+                Ok(p) => crate::redact::url(&p.url),
+                Err(_) => crate::redact::url(&self.config.url),
+            };
+            self.prepared = Some(prepared);
             self.events.push_back(Event::Connecting {
                 attempt: self.attempt + 1,
-                url: crate::redact::url(&self.config.url),
+                url,
             });
             return Phase::Idle {
                 at,
@@ -417,11 +434,12 @@ impl Client {
         self.backoff.on_attempt();
         let attempt = self.attempt;
         let started = Instant::now();
-        let opened = self.prepare(attempt).and_then(|(endpoint, request)| {
-            info!(
-                "connecting to {} (attempt {attempt})",
-                crate::redact::url(&endpoint.uri.to_string())
-            );
+        let prepared = match self.prepared.take() {
+            Some(p) => p,
+            None => self.prepare(attempt),
+        };
+        let opened = prepared.and_then(|Prepared { url, endpoint, request }| {
+            info!("connecting to {} (attempt {attempt})", crate::redact::url(&url));
             #[cfg(feature = "tls")]
             if self.config.tls.danger_accept_invalid_certs
                 && endpoint.scheme == crate::endpoint::Scheme::Wss
@@ -486,14 +504,15 @@ impl Client {
     }
 
     /// The endpoint and upgrade request of this attempt, after the request hook had its say.
-    fn prepare(
-        &mut self,
-        attempt: u64,
-    ) -> Result<(Endpoint, tungstenite::handshake::client::Request), Error> {
+    fn prepare(&mut self, attempt: u64) -> Result<Prepared, Error> {
         let Some(hook) = self.hook.as_mut() else {
             let request =
                 crate::request::build(&self.endpoint, &self.config.headers, &self.config)?;
-            return Ok((self.endpoint.clone(), request));
+            return Ok(Prepared {
+                url: self.config.url.clone(),
+                endpoint: self.endpoint.clone(),
+                request,
+            });
         };
         let mut req = AttemptRequest {
             attempt,
@@ -507,7 +526,11 @@ impl Client {
             self.tls = Some(crate::tls::connector(&self.config.tls)?);
         }
         let request = crate::request::build(&endpoint, &req.headers, &self.config)?;
-        Ok((endpoint, request))
+        Ok(Prepared {
+            url: req.url,
+            endpoint,
+            request,
+        })
     }
 
     /// Turns a backoff decision into the next phase and its event.

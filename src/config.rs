@@ -453,8 +453,8 @@ impl std::fmt::Debug for Config {
             .iter()
             .map(|(n, v)| (n.as_str(), crate::redact::header_value(n, v)))
             .collect();
-        f.debug_struct("Config")
-            .field("url", &crate::redact::url(&self.url))
+        let mut d = f.debug_struct("Config");
+        d.field("url", &crate::redact::url(&self.url))
             .field("heartbeat", &self.heartbeat)
             .field("backoff", &self.backoff)
             .field("outbox", &self.outbox)
@@ -469,8 +469,9 @@ impl std::fmt::Debug for Config {
             .field("origin", &self.origin)
             .field("final_close_codes", &self.final_close_codes)
             .field("final_http_statuses", &self.final_http_statuses)
-            .field("proxy", &self.proxy.as_deref().map(crate::redact::url))
-            .field("seed", &self.seed)
-            .finish_non_exhaustive()
+            .field("proxy", &self.proxy.as_deref().map(crate::redact::url));
+        #[cfg(feature = "tls")]
+        d.field("tls", &self.tls);
+        d.field("seed", &self.seed).finish()
     }
 }

@@ -80,6 +80,7 @@ mod sys;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
+mod upgrade;
 
 pub use client::{AttemptRequest, Client};
 pub use config::{AppHeartbeat, BackoffConfig, Config, HeartbeatConfig, OutboxConfig};

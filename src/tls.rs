@@ -145,7 +145,11 @@ fn classify(e: native_tls::Error, timeout: Duration) -> Error {
     if lower.contains("timed out") || lower.contains("connect deadline passed") {
         return Error::ConnectTimeout(timeout);
     }
-    let cause = if lower.contains("hostname mismatch") || lower.contains("ip address mismatch") {
+    // An alert is the server refusing us (e.g. our client certificate); checked first, since
+    // its text ("unknown ca") would otherwise read as our own verification failing.
+    let cause = if lower.contains("alert") {
+        "handshake refused by server"
+    } else if lower.contains("hostname mismatch") || lower.contains("ip address mismatch") {
         "host name mismatch"
     } else if lower.contains("expired") {
         "certificate expired"

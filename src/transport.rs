@@ -6,8 +6,7 @@ use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use tungstenite::handshake::client::{ClientHandshake, Request};
-use tungstenite::handshake::HandshakeError;
+use tungstenite::handshake::client::Request;
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::WebSocket;
 
@@ -89,7 +88,12 @@ pub(crate) fn open(
         #[cfg(not(feature = "tls"))]
         Scheme::Wss => return Err(Error::config("url", "wss:// needs the `tls` cargo feature")),
     };
-    let (mut ws, protocol) = upgrade(MeteredStream::new(transport), request, config, deadline)?;
+    let (mut ws, protocol) = crate::upgrade::upgrade(
+        MeteredStream::new(transport),
+        &request,
+        websocket_config(config),
+        config.connect_timeout,
+    )?;
     ws.get_mut().end_connect_phase()?;
     Ok(Opened { ws, protocol, peer })
 }
@@ -122,66 +126,4 @@ fn connect_any(
         }
     }
     Err(last.unwrap_or(Error::ConnectTimeout(timeout)))
-}
-
-/// Runs the HTTP upgrade, resuming it after every read timeout until the deadline.
-fn upgrade(
-    stream: MeteredStream,
-    request: Request,
-    config: &Config,
-    deadline: Instant,
-) -> Result<(WebSocket<MeteredStream>, Option<String>), Error> {
-    let mid = ClientHandshake::start(stream, request, Some(websocket_config(config)))
-        .map_err(Error::Handshake)?;
-    let mut round = mid.handshake();
-    loop {
-        match round {
-            Ok((ws, response)) => {
-                let protocol = response
-                    .headers()
-                    .get("Sec-WebSocket-Protocol")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
-                return Ok((ws, protocol));
-            }
-            // Tcp gives TimedOut at the deadline; an early WouldBlock just resumes.
-            Err(HandshakeError::Interrupted(mid)) => {
-                remaining(deadline, config.connect_timeout)?;
-                round = mid.handshake();
-            }
-            Err(HandshakeError::Failure(e)) => {
-                return Err(handshake_error(e, config.connect_timeout))
-            }
-        }
-    }
-}
-
-/// Maps a failed upgrade to an error naming the cause.
-fn handshake_error(e: tungstenite::Error, timeout: Duration) -> Error {
-    match e {
-        tungstenite::Error::Http(response) => {
-            let status = response.status();
-            let retry_after = response
-                .headers()
-                .get("Retry-After")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            Error::HttpStatus {
-                status: status.as_u16(),
-                reason: status.canonical_reason().unwrap_or("").to_string(),
-                retry_after,
-            }
-        }
-        tungstenite::Error::Io(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-            ) =>
-        {
-            Error::ConnectTimeout(timeout)
-        }
-        tungstenite::Error::Io(e) => Error::Io(e),
-        other => Error::Handshake(other),
-    }
 }

@@ -256,12 +256,9 @@ fn secrets_never_reach_wsbeat_logs_or_debug_output() {
     }
 }
 
-/// Not a guarantee wsbeat can give by itself: tungstenite logs with its own target. This
-/// reports what an application that enables `trace` for every target would write.
+/// An application that enables `trace` for every target must not log credentials either:
+/// wsbeat writes the upgrade request itself (tungstenite's handshake traced the whole request).
 #[test]
-#[ignore = "FINDING for the library: tungstenite's client handshake logs the whole upgrade \
-            request at trace level (target tungstenite::handshake::client, `Request: ...`), \
-            with the Authorization and Cookie headers and the token in the query"]
 fn tungstenite_trace_records_of_the_client_do_not_leak_secrets() {
     capture();
     let _w = watchdog(Duration::from_secs(20), "tungstenite_leak");

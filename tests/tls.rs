@@ -484,9 +484,6 @@ fn mutual_tls_refusals_are_connect_failures_retried_per_backoff() {
 }
 
 #[test]
-#[ignore = "needs: a TLS alert read during the HTTP upgrade (TLS 1.3 client-certificate refusal) \
-            classified as Error::Tls `handshake refused by server` (today Error::Io), and a \
-            received `unknown ca` alert named as a refusal, not as our own unknown CA"]
 fn mutual_tls_refusals_are_named_handshake_refused_by_server() {
     common::init_logs();
     let _w = watchdog(Duration::from_secs(20), "mtls_refused_named");

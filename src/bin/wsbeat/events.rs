@@ -155,7 +155,8 @@ mod tests {
             "{line}"
         );
         assert!(
-            line.contains(r#""detail":"closed by server with code 4000: bye \"now\"\n\u2028""#),
+            // The library escapes the newline itself ("\\n" once JSON-encoded).
+            line.contains(r#""detail":"closed by server with code 4000: bye \"now\"\\n\u2028""#),
             "{line}"
         );
         assert!(line.ends_with(",\"unconfirmed\":2}\n"), "{line}");
