@@ -77,7 +77,13 @@ fn hostile_server_text_keeps_every_line_valid() {
     // The library escapes control characters in a server's reason before it reaches a log.
     let escaped: String = reason
         .chars()
-        .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
         .collect();
     assert_eq!(
         e.str("detail"),
