@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The ARM part of CI (called from .ci/run):
+#   1. cross/setup-debian.sh   (no-op when everything is installed)
+#   2. cross/build.sh for armv7 and aarch64, default vendored-OpenSSL route,
+#      printing each binary's size and glibc floor, then `wsbeat --version`
+#      under qemu as a smoke test of the release binary
+#   3. cross/test.sh for armv7 and aarch64 (all tests, under qemu-user)
+#
+# Every step runs even if an earlier build/test step failed; the exit status
+# is non-zero if any did.  Runs with CI=true and no stdin.
+#
+# Environment:
+#   CROSS_TARGETS     targets to do (default: both)
+#   CROSS_CI_ARTIFACT what build.sh builds (default: "--bin wsbeat", falling
+#                     back to the library when the crate has no wsbeat binary)
+#   CROSS_TEST_ARGS   extra args for test.sh (default: --no-fail-fast)
+#   CROSS_TEST_TIMEOUT, CROSS_TEST_PROFILE: see cross/test.sh
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export DEBIAN_FRONTEND=noninteractive
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+TARGETS=${CROSS_TARGETS:-"armv7-unknown-linux-gnueabihf aarch64-unknown-linux-gnu"}
+export CROSS_TARGETS="$TARGETS"
+
+t0=$(date +%s)
+stamp() { echo "[cross/ci +$(( $(date +%s) - t0 ))s] $*"; }
+
+stamp "setup"
+bash cross/setup-debian.sh </dev/null
+
+# Is there a wsbeat binary target yet?  (The CLI is written after the library.)
+has_bin() {
+  [ -f src/bin/wsbeat.rs ] || [ -f src/bin/wsbeat/main.rs ] || [ -f src/main.rs ] ||
+    grep -qE '^[[:space:]]*\[\[bin\]\]' Cargo.toml
+}
+
+. cross/common.sh
+failed=()
+summary=()
+
+# smoke ARTIFACT TRIPLE: start the built binary under qemu (`--version`), which
+# proves the dynamic loader, glibc symbol versions and startup on the target.
+smoke() {
+  local out="$1" t="$2"
+  target_names "$t"
+  [ -n "$QEMU" ] || return 0
+  local v
+  if v=$("$QEMU" -L "/usr/$GNU" -E "LD_LIBRARY_PATH=/usr/$GNU/lib" "$out" --version 2>&1 </dev/null); then
+    echo "smoke: $QEMU $(basename "$out") --version -> $v"
+  else
+    echo "smoke: $QEMU $out --version FAILED: $v" >&2
+    return 1
+  fi
+}
+
+for t in $TARGETS; do
+  stamp "build $t"
+  if [ -n "${CROSS_CI_ARTIFACT:-}" ] || has_bin; then
+    # shellcheck disable=SC2086
+    if out=$(bash cross/build.sh "$t" ${CROSS_CI_ARTIFACT:-} </dev/null); then
+      echo "$out"
+      art=$(sed -n 's/^artifact: *//p' <<<"$out")
+      if [ -z "${CROSS_CI_ARTIFACT:-}" ]; then smoke "$art" "$t" || failed+=("smoke $t"); fi
+      summary+=("$t: $(grep '^size:' <<<"$out" | sed 's/^size: *//'); glibc $(grep '^glibc:' <<<"$out" | awk '{print $2, $3}')")
+    else
+      failed+=("build $t")
+    fi
+  else
+    echo "cross/ci: no wsbeat binary target yet; building the library only"
+    if cargo build --lib --config cross/config.toml --target "$t" \
+         --profile release-small --features vendored-openssl </dev/null; then
+      summary+=("$t: library only (no wsbeat binary yet)")
+    else
+      failed+=("build-lib $t")
+    fi
+  fi
+done
+
+for t in $TARGETS; do
+  stamp "test $t"
+  # shellcheck disable=SC2086
+  # test.sh reuses the OpenSSL the release build above compiled
+  # (CROSS_OPENSSL_PREBUILT=auto, its default; saves ~1.5 min per target).
+  bash cross/test.sh "$t" ${CROSS_TEST_ARGS:---no-fail-fast} </dev/null || failed+=("test $t")
+done
+
+stamp "done"
+echo "cross/ci summary:"
+for s in ${summary[@]+"${summary[@]}"}; do echo "  $s"; done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "cross/ci: FAILED: ${failed[*]}" >&2
+  exit 1
+fi
+echo "cross/ci: ok ($(( $(date +%s) - t0 ))s)"
