@@ -41,7 +41,10 @@ pub fn parse(text: &str) -> Result<Duration, String> {
 /// but no library default has one.
 pub fn format(d: Duration) -> String {
     if d.subsec_nanos() % 1_000_000 != 0 {
-        return format!("{}ms", d.as_secs_f64() * 1000.0);
+        // Integer arithmetic: float formatting would cost the binary several KB of flash.
+        let nanos = d.as_nanos();
+        let fraction = format!("{:06}", nanos % 1_000_000);
+        return format!("{}.{}ms", nanos / 1_000_000, fraction.trim_end_matches('0'));
     }
     let millis = d.as_millis();
     for (name, per) in UNITS.iter().rev() {
