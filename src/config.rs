@@ -48,8 +48,9 @@ pub struct Config {
     pub max_message_size: usize,
     /// Largest single frame payload accepted from the server. Defaults to 1 MiB.
     pub max_frame_size: usize,
-    /// Initial capacity of the read buffer. Defaults to 4 KiB (tungstenite's default is a
-    /// 128 KiB buffer allocated up front).
+    /// Size of the read buffer, allocated once per link; also the most one `read(2)` takes.
+    /// Defaults to 16 KiB: 4 KiB made a 64 KiB message cost 16 reads (0.83 of a bare loop's
+    /// echo rate, against 0.93 at 16 KiB); tungstenite's default is 128 KiB.
     pub read_buffer_size: usize,
     /// Extra headers sent with every upgrade request. Defaults to none.
     pub headers: Vec<(String, String)>,
@@ -220,7 +221,7 @@ impl Config {
             write_timeout: Duration::from_secs(10),
             max_message_size: 1 << 20,
             max_frame_size: 1 << 20,
-            read_buffer_size: 4 << 10,
+            read_buffer_size: 16 << 10,
             headers: Vec::new(),
             protocols: Vec::new(),
             origin: None,

@@ -30,6 +30,8 @@ pub(crate) struct Link {
     /// Whether tungstenite or TLS may hold input already read from the socket (after a message
     /// was returned, or the handshake's tail): then the socket's readiness says nothing.
     maybe_buffered: bool,
+    /// Messages tungstenite returned on this link (see `read_once`).
+    messages_returned: u64,
     /// Storage for ping payloads, reused once the frames that borrowed it are gone.
     ping_payloads: bytes::BytesMut,
     /// Data frames the kernel took, as already reported to the outbox.
@@ -51,6 +53,7 @@ impl Link {
             broken: None,
             confirmed: 0,
             maybe_buffered: true,
+            messages_returned: 0,
             ping_payloads: bytes::BytesMut::with_capacity(PING_PAYLOAD_ROOM),
             kernel_frames_seen: 0,
             write_timeout,
@@ -119,11 +122,19 @@ impl Link {
         self.note_inbound();
         match result {
             Ok(msg) => {
-                self.maybe_buffered = true;
+                self.messages_returned += 1;
+                // Plain TCP: tungstenite holds another message exactly when more complete
+                // messages arrived than it returned. TLS may also hold decrypted bytes that the
+                // socket cannot show, so there the next read always looks first.
+                self.maybe_buffered = is_tls(self.ws.get_ref())
+                    || self.ws.get_ref().messages_in() > self.messages_returned;
                 Ok(Some(msg))
             }
             Err(e) if is_would_block(&e) => {
                 self.maybe_buffered = false;
+                // Everything complete has been consumed (a frame that made no message, such as
+                // a repeated close, would otherwise leave the counts apart for good).
+                self.messages_returned = self.ws.get_ref().messages_in();
                 Ok(None)
             }
             Err(e) => Err(self.classify(e)),

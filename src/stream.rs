@@ -124,7 +124,8 @@ pub(crate) struct MeteredStream {
     pub last_inbound: Option<Instant>,
     /// When the kernel last took outbound bytes.
     pub last_write_progress: Option<Instant>,
-    frames: OutboundFrames,
+    frames: FrameBoundaries,
+    frames_in: FrameBoundaries,
 }
 
 impl MeteredStream {
@@ -135,7 +136,8 @@ impl MeteredStream {
             bytes_out: 0,
             last_inbound: None,
             last_write_progress: None,
-            frames: OutboundFrames::default(),
+            frames: FrameBoundaries::default(),
+            frames_in: FrameBoundaries::default(),
         }
     }
 
@@ -146,11 +148,19 @@ impl MeteredStream {
 
     /// Ends the connect phase (see [`Tcp`]): from now on the socket never blocks, and the
     /// driver waits with `poll(2)` (see `sys`) for input, writability or its next deadline.
-    pub fn end_connect_phase(&mut self) -> io::Result<()> {
+    /// `tail` is what arrived behind the upgrade reply: the first frames.
+    pub fn end_connect_phase(&mut self, tail: &[u8]) -> io::Result<()> {
         self.inner.tcp_mut().clear_deadline();
-        // The HTTP upgrade request went out through this stream too; frames start here.
-        self.frames = OutboundFrames::default();
+        // The HTTP upgrade went through this stream too; frames start here.
+        self.frames = FrameBoundaries::default();
+        self.frames_in = FrameBoundaries::default();
+        self.frames_in.feed(tail);
         self.inner.tcp().set_nonblocking(true)
+    }
+
+    /// Complete messages (data or control) received since the link opened.
+    pub fn messages_in(&self) -> u64 {
+        self.frames_in.messages
     }
 
     pub fn transport(&self) -> &Transport {
@@ -164,6 +174,7 @@ impl Read for MeteredStream {
         if n > 0 {
             self.bytes_in += n as u64;
             self.last_inbound = Some(Instant::now());
+            self.frames_in.feed(&buf[..n]);
         }
         Ok(n)
     }
@@ -184,18 +195,23 @@ impl Write for MeteredStream {
     }
 }
 
-/// Follows the client's outbound frame boundaries (RFC 6455 §5.2) in the bytes the kernel
-/// accepted, counting complete data messages.
+/// Follows frame boundaries (RFC 6455 §5.2) in a byte stream, masked or not. Outbound, it
+/// counts the complete data messages the kernel took; inbound, the complete messages (data or
+/// control) that arrived, which tells whether tungstenite still holds one.
 #[derive(Debug, Default)]
-struct OutboundFrames {
+struct FrameBoundaries {
     header: [u8; 14],
     have: usize,
     payload_left: u64,
     data_final: bool,
+    ends_message: bool,
+    /// Frames that ended a data message (single frames and final fragments).
     data_frames: u64,
+    /// Frames that ended a data message, plus control frames.
+    messages: u64,
 }
 
-impl OutboundFrames {
+impl FrameBoundaries {
     fn feed(&mut self, mut buf: &[u8]) {
         while !buf.is_empty() {
             if self.payload_left > 0 {
@@ -236,6 +252,7 @@ impl OutboundFrames {
             let fin = self.header[0] & 0x80 != 0;
             let opcode = self.header[0] & 0x0f;
             self.data_final = fin && opcode <= 2;
+            self.ends_message = self.data_final || opcode >= 8;
             self.have = 0;
             self.payload_left = len;
             if len == 0 {
@@ -248,7 +265,11 @@ impl OutboundFrames {
         if self.data_final {
             self.data_frames += 1;
         }
+        if self.ends_message {
+            self.messages += 1;
+        }
         self.data_final = false;
+        self.ends_message = false;
     }
 }
 
@@ -293,7 +314,7 @@ mod tests {
             true,
         )));
         for chunk in [1usize, 2, 3, 7, 1000, wire.len()] {
-            let mut f = OutboundFrames::default();
+            let mut f = FrameBoundaries::default();
             let mut seen = Vec::new();
             for part in wire.chunks(chunk) {
                 f.feed(part);
@@ -305,13 +326,44 @@ mod tests {
     }
 
     #[test]
+    fn inbound_messages_count_control_frames_and_final_fragments() {
+        use tungstenite::protocol::frame::coding::Data;
+        let mut wire = Vec::new();
+        wire.extend(encode(Frame::ping(vec![1u8; 4])));
+        wire.extend(encode(Frame::message(
+            vec![1u8; 10],
+            OpCode::Data(Data::Text),
+            false,
+        )));
+        wire.extend(encode(Frame::pong(vec![2u8; 3])));
+        wire.extend(encode(Frame::message(
+            vec![1u8; 300],
+            OpCode::Data(Data::Continue),
+            true,
+        )));
+        wire.extend(encode(Frame::message(
+            vec![1u8; 70_000],
+            OpCode::Data(Data::Binary),
+            true,
+        )));
+        for chunk in [1usize, 5, 4096, wire.len()] {
+            let mut f = FrameBoundaries::default();
+            wire.chunks(chunk).for_each(|part| f.feed(part));
+            assert_eq!((f.messages, f.data_frames), (4, 2), "chunk {chunk}");
+        }
+        let mut f = FrameBoundaries::default();
+        f.feed(&wire[..wire.len() - 1]);
+        assert_eq!(f.messages, 3, "the last message is not complete yet");
+    }
+
+    #[test]
     fn a_partly_written_frame_is_not_counted() {
         let frame = masked(Frame::message(
             vec![1u8; 200],
             OpCode::Data(tungstenite::protocol::frame::coding::Data::Binary),
             true,
         ));
-        let mut f = OutboundFrames::default();
+        let mut f = FrameBoundaries::default();
         f.feed(&frame[..frame.len() - 1]);
         assert_eq!(f.data_frames, 0);
         f.feed(&frame[frame.len() - 1..]);

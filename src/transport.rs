@@ -88,13 +88,17 @@ pub(crate) fn open(
         #[cfg(not(feature = "tls"))]
         Scheme::Wss => return Err(Error::config("url", "wss:// needs the `tls` cargo feature")),
     };
-    let (mut ws, protocol) = crate::upgrade::upgrade(
+    let crate::upgrade::Upgraded {
+        mut ws,
+        protocol,
+        tail,
+    } = crate::upgrade::upgrade(
         MeteredStream::new(transport),
         &request,
         websocket_config(config),
         config.connect_timeout,
     )?;
-    ws.get_mut().end_connect_phase()?;
+    ws.get_mut().end_connect_phase(&tail)?;
     Ok(Opened { ws, protocol, peer })
 }
 

@@ -20,6 +20,15 @@ const MAX_REPLY: usize = 64 * 1024;
 /// Most headers parsed in the reply.
 const MAX_HEADERS: usize = 64;
 
+/// A completed upgrade.
+pub(crate) struct Upgraded<S> {
+    pub ws: WebSocket<S>,
+    /// The subprotocol the server chose.
+    pub protocol: Option<String>,
+    /// Bytes that arrived right behind the reply (already handed to tungstenite).
+    pub tail: Vec<u8>,
+}
+
 /// Sends `request` over `stream` and checks the reply. Errors: the HTTP status of a refusal,
 /// a protocol error for a malformed or unverifiable reply, `ConnectTimeout` when the stream's
 /// deadline passes, the stream's own I/O error otherwise.
@@ -28,7 +37,7 @@ pub(crate) fn upgrade<S: Read + Write>(
     request: &Request,
     config: WebSocketConfig,
     timeout: Duration,
-) -> Result<(WebSocket<S>, Option<String>), Error> {
+) -> Result<Upgraded<S>, Error> {
     let key = request
         .headers()
         .get("Sec-WebSocket-Key")
@@ -131,8 +140,12 @@ pub(crate) fn upgrade<S: Read + Write>(
         }
     }
     let tail = buf[header_len..].to_vec();
-    let ws = WebSocket::from_partially_read(stream, tail, Role::Client, Some(config));
-    Ok((ws, protocol_chosen))
+    let ws = WebSocket::from_partially_read(stream, tail.clone(), Role::Client, Some(config));
+    Ok(Upgraded {
+        ws,
+        protocol: protocol_chosen,
+        tail,
+    })
 }
 
 fn protocol(e: ProtocolError) -> Error {
@@ -208,7 +221,11 @@ mod tests {
             WebSocketConfig::default(),
             Duration::from_secs(1),
         ) {
-            Ok((mut ws, p)) => {
+            Ok(Upgraded {
+                mut ws,
+                protocol: p,
+                ..
+            }) => {
                 let msg = ws.read().unwrap();
                 assert_eq!(
                     msg.to_text().unwrap(),
