@@ -35,15 +35,10 @@ pub struct AttemptRequest {
 
 impl std::fmt::Debug for AttemptRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let headers: Vec<(&str, &str)> = self
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), crate::redact::header_value(n, v)))
-            .collect();
         f.debug_struct("AttemptRequest")
             .field("attempt", &self.attempt)
             .field("url", &crate::redact::url(&self.url))
-            .field("headers", &headers)
+            .field("headers", &crate::redact::headers(&self.headers))
             .finish()
     }
 }

@@ -449,11 +449,6 @@ impl Config {
 impl std::fmt::Debug for Config {
     /// Header values and URL credentials are redacted: `Debug` output may reach logs.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let headers: Vec<(&str, &str)> = self
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), crate::redact::header_value(n, v)))
-            .collect();
         let mut d = f.debug_struct("Config");
         d.field("url", &crate::redact::url(&self.url))
             .field("heartbeat", &self.heartbeat)
@@ -465,7 +460,7 @@ impl std::fmt::Debug for Config {
             .field("max_message_size", &self.max_message_size)
             .field("max_frame_size", &self.max_frame_size)
             .field("read_buffer_size", &self.read_buffer_size)
-            .field("headers", &headers)
+            .field("headers", &crate::redact::headers(&self.headers))
             .field("protocols", &self.protocols)
             .field("origin", &self.origin)
             .field("final_close_codes", &self.final_close_codes)

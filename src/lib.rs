@@ -77,6 +77,8 @@ mod request;
 mod stats;
 mod stream;
 mod sys;
+#[cfg(test)]
+mod testing;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;

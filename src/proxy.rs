@@ -112,8 +112,10 @@ pub(crate) fn tunnel<S: Read + Write>(
     request.push_str("\r\n");
     stream
         .write_all(request.as_bytes())
-        .map_err(|e| io_or_timeout(e, timeout))?;
-    stream.flush().map_err(|e| io_or_timeout(e, timeout))?;
+        .map_err(|e| crate::transport::connect_io_error(e, timeout))?;
+    stream
+        .flush()
+        .map_err(|e| crate::transport::connect_io_error(e, timeout))?;
     // Read the response header byte by byte: nothing beyond it may be consumed, it belongs to
     // the tunnel. It is short, and this happens once per attempt.
     let mut head = Vec::with_capacity(256);
@@ -127,7 +129,7 @@ pub(crate) fn tunnel<S: Read + Write>(
             Ok(_) => head.push(byte[0]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(io_or_timeout(e, timeout)),
+            Err(e) => return Err(crate::transport::connect_io_error(e, timeout)),
         }
     }
     let text = String::from_utf8_lossy(&head);
@@ -153,37 +155,12 @@ fn proxy_error(status: Option<u16>, detail: &str) -> Error {
     }
 }
 
-fn io_or_timeout(e: std::io::Error, timeout: Duration) -> Error {
-    match e.kind() {
-        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
-            Error::ConnectTimeout(timeout)
-        }
-        _ => Error::Io(e),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Cursor;
 
-    struct Duplex {
-        input: Cursor<Vec<u8>>,
-        output: Vec<u8>,
-    }
-    impl Read for Duplex {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            self.input.read(buf)
-        }
-    }
-    impl Write for Duplex {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.output.write(buf)
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::testing::Duplex;
 
     fn run(response: &str, proxy_url: &str) -> (Result<(), Error>, String, usize) {
         let mut s = Duplex {

@@ -34,6 +34,14 @@ pub(crate) fn header_value<'a>(name: &str, value: &'a str) -> &'a str {
     }
 }
 
+/// `headers` as `(name, value)` pairs for `Debug` output, secret values redacted.
+pub(crate) fn headers(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), header_value(n, v)))
+        .collect()
+}
+
 /// The URL with its password and token-like query values replaced by `[redacted]`.
 ///
 /// Works on any string, parsed or not, so that even an invalid URL can be named in an error.

@@ -131,3 +131,21 @@ fn connect_any(
     }
     Err(last.unwrap_or(Error::ConnectTimeout(timeout)))
 }
+
+/// Read and write errors while connecting (proxy tunnel, HTTP upgrade): the deadline passing is a connect timeout; a TLS
+/// failure at this point (the server refusing our client certificate, which TLS 1.3 reports
+/// only after the handshake) is a TLS error.
+pub(crate) fn connect_io_error(e: io::Error, timeout: Duration) -> Error {
+    match e.kind() {
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Error::ConnectTimeout(timeout),
+        io::ErrorKind::Other | io::ErrorKind::InvalidData
+            if e.to_string().to_ascii_lowercase().contains("alert") =>
+        {
+            Error::Tls {
+                detail: format!("handshake refused by server ({e})"),
+                source: Some(Box::new(e)),
+            }
+        }
+        _ => Error::Io(e),
+    }
+}

@@ -53,14 +53,23 @@ pub(crate) fn upgrade<S: Read + Write>(
         head.extend_from_slice(b"\r\n");
     }
     head.extend_from_slice(b"\r\n");
-    stream.write_all(&head).map_err(|e| io_error(e, timeout))?;
-    stream.flush().map_err(|e| io_error(e, timeout))?;
+    stream
+        .write_all(&head)
+        .map_err(|e| crate::transport::connect_io_error(e, timeout))?;
+    stream
+        .flush()
+        .map_err(|e| crate::transport::connect_io_error(e, timeout))?;
 
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     let (status, header_len, accept, protocol_chosen, upgrade_ok, retry_after) = loop {
         let n = match stream.read(&mut chunk) {
-            Ok(0) => return Err(io_error(io::ErrorKind::UnexpectedEof.into(), timeout)),
+            Ok(0) => {
+                return Err(crate::transport::connect_io_error(
+                    io::ErrorKind::UnexpectedEof.into(),
+                    timeout,
+                ))
+            }
             Ok(n) => n,
             Err(e)
                 if matches!(
@@ -70,7 +79,7 @@ pub(crate) fn upgrade<S: Read + Write>(
             {
                 continue
             }
-            Err(e) => return Err(io_error(e, timeout)),
+            Err(e) => return Err(crate::transport::connect_io_error(e, timeout)),
         };
         buf.extend_from_slice(&chunk[..n]);
         if buf.len() > MAX_REPLY {
@@ -152,46 +161,12 @@ fn protocol(e: ProtocolError) -> Error {
     Error::Handshake(tungstenite::Error::Protocol(e))
 }
 
-/// Read and write errors during the upgrade: the deadline passing is a connect timeout; a TLS
-/// failure at this point (the server refusing our client certificate, which TLS 1.3 reports
-/// only after the handshake) is a TLS error.
-fn io_error(e: io::Error, timeout: Duration) -> Error {
-    match e.kind() {
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Error::ConnectTimeout(timeout),
-        io::ErrorKind::Other | io::ErrorKind::InvalidData
-            if e.to_string().to_ascii_lowercase().contains("alert") =>
-        {
-            Error::Tls {
-                detail: format!("handshake refused by server ({e})"),
-                source: Some(Box::new(e)),
-            }
-        }
-        _ => Error::Io(e),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Cursor;
 
-    struct Duplex {
-        input: Cursor<Vec<u8>>,
-        output: Vec<u8>,
-    }
-    impl Read for Duplex {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            self.input.read(buf)
-        }
-    }
-    impl Write for Duplex {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.output.write(buf)
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::testing::Duplex;
 
     fn request(protocols: &str) -> Request {
         let mut b = Request::builder()
