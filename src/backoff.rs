@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::BackoffConfig;
 
 /// `Retry-After` values beyond this are clamped, so a hostile answer cannot park a device.
-const RETRY_AFTER_CAP: Duration = Duration::from_secs(3600);
+pub(crate) const RETRY_AFTER_CAP: Duration = Duration::from_secs(3600);
 
 /// What to do after a failure.
 #[derive(Clone, Copy, Debug, PartialEq)]

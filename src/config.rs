@@ -6,6 +6,9 @@ use std::time::Duration;
 use crate::endpoint::Endpoint;
 use crate::{Error, Message};
 
+/// The longest any configured duration may be.
+const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// Everything a [`Client`](crate::Client) needs to know. Build it with [`Config::new`], change
 /// the public fields or use the chained setters, then hand it to
 /// [`Client::new`](crate::Client::new), which validates it and names the first bad field.
@@ -150,7 +153,9 @@ impl Default for HeartbeatConfig {
 /// Reconnection policy: capped exponential backoff with proportional jitter.
 ///
 /// The k-th consecutive delay is drawn from `[(1 - jitter) × d, d]` with
-/// `d = min(initial × factor^k, max)`, and never shrinks while failures continue.
+/// `d = min(initial × factor^k, max)`, and never shrinks while failures continue. A 429 or 503
+/// answer's `Retry-After` (capped at an hour) raises the one delay it answers; the sequence
+/// then goes on where it was.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct BackoffConfig {
@@ -346,6 +351,11 @@ impl Config {
         for (field, value) in positive {
             if value.is_zero() {
                 return Err(Error::config(field, "must be greater than zero"));
+            }
+            // Deadlines are `Instant + duration`: a bound keeps that arithmetic from overflowing
+            // (a panic much later, far from the bad value).
+            if value > MAX_DURATION {
+                return Err(Error::config(field, "must be at most 30 days"));
             }
         }
         if self.heartbeat.max_missed_pongs == 0 {

@@ -224,7 +224,7 @@ pub enum Event {
         /// Why.
         reason: DisconnectReason,
         /// Messages handed to the kernel after the last proof of delivery (a pong): the
-        /// window of possible loss. Zero after a clean close.
+        /// window of possible loss. Zero after a local close that got the server's reply.
         unconfirmed: u64,
     },
     /// A connect attempt failed.

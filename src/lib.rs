@@ -71,6 +71,8 @@ mod handler;
 mod heartbeat;
 mod link;
 mod outbox;
+#[cfg(test)]
+mod props;
 mod proxy;
 mod redact;
 mod request;

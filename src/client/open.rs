@@ -124,7 +124,12 @@ impl Client {
             .min(deadline)
             .saturating_duration_since(Instant::now());
         match link.read(wait) {
-            Ok(Some(Wire::Close(_))) => return self.finish_close(link, code),
+            Ok(Some(Wire::Close(_))) => {
+                // The server's reply follows everything we sent before our Close (TCP keeps
+                // order): all of it was read.
+                link.confirmed = link.taken_by_kernel();
+                return self.finish_close(link, code);
+            }
             Ok(Some(msg)) => {
                 if let Err(e) = self.on_message(&mut link, msg) {
                     debug!("link failed while closing: {e}");

@@ -11,5 +11,6 @@ mod harness;
 mod json;
 mod latency;
 mod lifecycle;
+mod matrix;
 mod signals;
 mod usage;
