@@ -243,9 +243,7 @@ impl Client {
                 if let Err(reason) = link.write(wire) {
                     link.broken = Some(reason);
                 }
-                let taken = link.newly_taken_by_kernel();
-                self.outbox.delivered_to_kernel(taken);
-                self.stats.messages_out += taken;
+                open::account(&mut self.outbox, &mut self.stats, link);
                 Ok(())
             }
             _ => self

@@ -9,8 +9,8 @@ use tungstenite::Message as Wire;
 use super::{close_frame, Client, Phase};
 use crate::heartbeat::HeartbeatAction;
 use crate::link::Link;
-use crate::outbox::from_wire;
-use crate::{DisconnectReason, Event};
+use crate::outbox::{from_wire, Outbox};
+use crate::{DisconnectReason, Event, Stats};
 
 impl Client {
     /// One step of an open link: write what is queued, wait for input (or room to write after
@@ -180,10 +180,8 @@ impl Client {
     }
 
     /// Tells the outbox which messages the kernel has taken since the last call.
-    pub(super) fn account(&mut self, link: &mut Link) {
-        let taken = link.newly_taken_by_kernel();
-        self.outbox.delivered_to_kernel(taken);
-        self.stats.messages_out += taken;
+    fn account(&mut self, link: &mut Link) {
+        account(&mut self.outbox, &mut self.stats, link);
     }
 
     fn send_ping(&mut self, link: &mut Link, seq: u64) -> Result<(), DisconnectReason> {
@@ -290,4 +288,12 @@ impl Client {
         self.closed_links.1 += link.ws.get_ref().bytes_out;
         self.stats.record_disconnect(kind);
     }
+}
+
+/// The outbox and the counters learn which messages the kernel took since the last call. A
+/// function of the parts, so that `send` can call it while it holds the link borrowed.
+pub(super) fn account(outbox: &mut Outbox, stats: &mut Stats, link: &mut Link) {
+    let taken = link.newly_taken_by_kernel();
+    outbox.delivered_to_kernel(taken);
+    stats.messages_out += taken;
 }
