@@ -292,38 +292,73 @@ impl ConnectProxy {
 
 impl Drop for ConnectProxy {
     fn drop(&mut self) {
-        self.shared.stop.store(true, SeqCst);
-        if let Some(t) = self.accept_thread.take() {
-            let _ = t.join();
-        }
-        let threads = std::mem::take(&mut *lock(&self.shared.threads));
-        for t in threads {
-            let _ = t.join();
-        }
+        stop_and_join(
+            &self.shared.stop,
+            self.accept_thread.take(),
+            &self.shared.threads,
+        );
     }
 }
 
 fn proxy_accept_loop(shared: Arc<ProxyShared>, listener: TcpListener) {
-    while !shared.stop.load(SeqCst) {
+    accept_loop(
+        &listener,
+        &shared.stop,
+        &shared.accepted,
+        &shared.threads,
+        "proxy-conn",
+        |stream| {
+            let for_conn = shared.clone();
+            move || serve_proxy_conn(for_conn, stream)
+        },
+    );
+}
+
+/// Accepts connections until `stop`, counting them in `accepted` and running what `serve`
+/// makes of each on its own thread (named `name`), kept in `threads` for the final join.
+pub(crate) fn accept_loop<F: FnOnce() + Send + 'static>(
+    listener: &TcpListener,
+    stop: &AtomicBool,
+    accepted: &AtomicUsize,
+    threads: &Mutex<Vec<JoinHandle<()>>>,
+    name: &str,
+    mut serve: impl FnMut(TcpStream) -> F,
+) {
+    while !stop.load(SeqCst) {
         if !wait_readable(listener.as_fd(), TICK) {
             continue;
         }
         match listener.accept() {
             Ok((stream, _)) => {
-                shared.accepted.fetch_add(1, SeqCst);
-                let for_conn = shared.clone();
+                accepted.fetch_add(1, SeqCst);
                 let spawned = thread::Builder::new()
-                    .name("proxy-conn".into())
-                    .spawn(move || serve_proxy_conn(for_conn, stream));
+                    .name(name.into())
+                    .spawn(serve(stream));
                 if let Ok(handle) = spawned {
-                    let mut threads = lock(&shared.threads);
+                    let mut threads = lock(threads);
                     threads.retain(|h| !h.is_finished());
                     threads.push(handle);
                 }
             }
             Err(e) if is_would_block(&e) => {}
-            Err(e) => debug!("proxy: accept failed: {e}"),
+            Err(e) => debug!("{name}: accept failed: {e}"),
         }
+    }
+}
+
+/// Stops a test server: sets `stop`, then joins its accept thread and every connection thread.
+pub(crate) fn stop_and_join(
+    stop: &AtomicBool,
+    accept_thread: Option<JoinHandle<()>>,
+    threads: &Mutex<Vec<JoinHandle<()>>>,
+) {
+    stop.store(true, SeqCst);
+    if let Some(t) = accept_thread {
+        let _ = t.join();
+    }
+    let threads = std::mem::take(&mut *lock(threads));
+    for t in threads {
+        let _ = t.join();
     }
 }
 

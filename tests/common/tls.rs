@@ -6,7 +6,6 @@
 
 use std::io::{ErrorKind, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
-use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -20,7 +19,7 @@ use openssl::stack::Stack;
 use openssl::x509::X509;
 
 use super::certs::{certs, CertPair};
-use super::proxy::{discard_until_closed, lock, pump, wait_readable, PumpEnd, TICK};
+use super::proxy::{accept_loop, discard_until_closed, lock, pump, stop_and_join, PumpEnd, TICK};
 
 /// Bytes written onto the raw TCP socket by [`FrontMode::GarbageAfterHandshake`]: not a TLS
 /// record (0x48 is no record type).
@@ -223,36 +222,27 @@ impl TlsFront {
 
 impl Drop for TlsFront {
     fn drop(&mut self) {
-        self.shared.stop.store(true, SeqCst);
-        if let Some(t) = self.accept_thread.take() {
-            let _ = t.join();
-        }
-        let threads = std::mem::take(&mut *lock(&self.shared.threads));
-        for t in threads {
-            let _ = t.join();
-        }
+        stop_and_join(
+            &self.shared.stop,
+            self.accept_thread.take(),
+            &self.shared.threads,
+        );
     }
 }
 
 fn front_accept_loop(shared: Arc<FrontShared>, listener: TcpListener) {
-    while !shared.stop.load(SeqCst) {
-        if !wait_readable(listener.as_fd(), TICK) {
-            continue;
-        }
-        if let Ok((stream, _)) = listener.accept() {
-            shared.accepted.fetch_add(1, SeqCst);
+    accept_loop(
+        &listener,
+        &shared.stop,
+        &shared.accepted,
+        &shared.threads,
+        "tls-front-conn",
+        |stream| {
             let mode = lock(&shared.mode).clone();
             let for_conn = shared.clone();
-            let spawned = thread::Builder::new()
-                .name("tls-front-conn".into())
-                .spawn(move || serve_front_conn(for_conn, stream, mode));
-            if let Ok(handle) = spawned {
-                let mut threads = lock(&shared.threads);
-                threads.retain(|h| !h.is_finished());
-                threads.push(handle);
-            }
-        }
-    }
+            move || serve_front_conn(for_conn, stream, mode)
+        },
+    );
 }
 
 fn serve_front_conn(shared: Arc<FrontShared>, tcp: TcpStream, mode: FrontMode) {
