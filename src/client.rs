@@ -331,7 +331,9 @@ impl Client {
         if !self.events.is_empty() {
             return Some(Instant::now());
         }
-        let now = Instant::now();
+        // The clock is read only where the answer is "now": a producer calls this after every
+        // message, and the usual answer (the heartbeat deadline) needs no clock.
+        let now = Instant::now;
         match &self.phase {
             Phase::Idle { at, .. } => Some(*at),
             // Something to write, report or read from a buffer: at once.
@@ -341,7 +343,7 @@ impl Client {
                     || link.has_buffered_input()
                     || (self.outbox.queued_len() > 0 && !link.is_stalled()) =>
             {
-                Some(now)
+                Some(now())
             }
             // A stalled write waits for writability (see `wants_write`) or its timeout.
             Phase::Open(link) => Some(
@@ -356,7 +358,7 @@ impl Client {
                 close_sent,
                 ..
             } if link.has_buffered_input() || (!close_sent && !link.is_stalled()) => {
-                Some(now.min(*deadline))
+                Some(now().min(*deadline))
             }
             Phase::Closing { deadline, .. } => Some(*deadline),
             Phase::Stopped => None,
@@ -569,8 +571,8 @@ impl std::fmt::Debug for Client {
 
 pub(crate) fn into_wire(msg: Message) -> Wire {
     match msg {
-        Message::Text(s) => Wire::text(s),
-        Message::Binary(b) => Wire::binary(b),
+        Message::Text(s) => Wire::Text(s),
+        Message::Binary(b) => Wire::Binary(b),
     }
 }
 

@@ -5,29 +5,34 @@ use std::fmt::{self, Write as _};
 use std::time::Duration;
 
 use crate::Error;
+pub use tungstenite::{Bytes, Utf8Bytes};
 
 /// A data message, sent or received.
+///
+/// Payloads are reference-counted ([`Bytes`], [`Utf8Bytes`]): a received message is handed
+/// over without copying it out of the read buffer, and cloning one costs no copy either.
 ///
 /// ```
 /// use wsbeat::Message;
 /// assert_eq!(Message::text("hi").len(), 2);
 /// assert_eq!(Message::binary(vec![1, 2, 3]).as_bytes(), &[1, 2, 3]);
+/// assert_eq!(Message::text("hi").as_text(), Some("hi"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Message {
     /// A UTF-8 text message.
-    Text(String),
+    Text(Utf8Bytes),
     /// A binary message.
-    Binary(Vec<u8>),
+    Binary(Bytes),
 }
 
 impl Message {
     /// A text message.
-    pub fn text(s: impl Into<String>) -> Message {
+    pub fn text(s: impl Into<Utf8Bytes>) -> Message {
         Message::Text(s.into())
     }
     /// A binary message.
-    pub fn binary(b: impl Into<Vec<u8>>) -> Message {
+    pub fn binary(b: impl Into<Bytes>) -> Message {
         Message::Binary(b.into())
     }
     /// Payload length in bytes.
@@ -48,8 +53,20 @@ impl Message {
     /// The text, if this is a text message.
     pub fn as_text(&self) -> Option<&str> {
         match self {
-            Message::Text(s) => Some(s),
+            Message::Text(s) => Some(s.as_str()),
             Message::Binary(_) => None,
+        }
+    }
+    /// The payload (UTF-8 for text), without copying it.
+    ///
+    /// ```
+    /// let bytes = wsbeat::Message::text("hi").into_bytes();
+    /// assert_eq!(&bytes[..], b"hi");
+    /// ```
+    pub fn into_bytes(self) -> Bytes {
+        match self {
+            Message::Text(s) => s.into(),
+            Message::Binary(b) => b,
         }
     }
 
@@ -65,16 +82,26 @@ impl Message {
 
 impl From<&str> for Message {
     fn from(s: &str) -> Self {
-        Message::Text(s.to_string())
+        Message::Text(s.into())
     }
 }
 impl From<String> for Message {
     fn from(s: String) -> Self {
+        Message::Text(s.into())
+    }
+}
+impl From<Utf8Bytes> for Message {
+    fn from(s: Utf8Bytes) -> Self {
         Message::Text(s)
     }
 }
 impl From<Vec<u8>> for Message {
     fn from(b: Vec<u8>) -> Self {
+        Message::Binary(b.into())
+    }
+}
+impl From<Bytes> for Message {
+    fn from(b: Bytes) -> Self {
         Message::Binary(b)
     }
 }

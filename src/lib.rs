@@ -89,7 +89,7 @@ mod upgrade;
 pub use client::{AttemptRequest, Client};
 pub use config::{AppHeartbeat, BackoffConfig, Config, HeartbeatConfig, OutboxConfig};
 pub use error::{Error, SendError};
-pub use event::{DisconnectReason, Event, Message, ReadyState};
+pub use event::{Bytes, DisconnectReason, Event, Message, ReadyState, Utf8Bytes};
 pub use handler::{Handler, RunEnd};
 pub use stats::Stats;
 #[cfg(feature = "tls")]

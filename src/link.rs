@@ -23,6 +23,8 @@ pub(crate) struct Link {
     pub hold_outbox: bool,
     /// Since when a write has made no progress (the server is not reading).
     pub stalled_since: Option<Instant>,
+    /// `bytes_out` when the stall was last checked: more since then is progress.
+    bytes_out_at_stall: u64,
     /// A failure met outside `poll` (in `send`), handled at the next `poll`.
     pub broken: Option<DisconnectReason>,
     /// Data messages proven read by the server (by a pong to a later ping).
@@ -32,6 +34,8 @@ pub(crate) struct Link {
     maybe_buffered: bool,
     /// Messages tungstenite returned on this link (see `read_once`).
     messages_returned: u64,
+    /// How many waits in a row ended because input arrived (see `read`).
+    waits_ended_by_input: u8,
     /// Storage for ping payloads, reused once the frames that borrowed it are gone.
     ping_payloads: bytes::BytesMut,
     /// Data frames the kernel took, as already reported to the outbox.
@@ -50,10 +54,12 @@ impl Link {
             heartbeat,
             hold_outbox: true,
             stalled_since: None,
+            bytes_out_at_stall: 0,
             broken: None,
             confirmed: 0,
             maybe_buffered: true,
             messages_returned: 0,
+            waits_ended_by_input: 0,
             ping_payloads: bytes::BytesMut::with_capacity(PING_PAYLOAD_ROOM),
             kernel_frames_seen: 0,
             write_timeout,
@@ -89,27 +95,52 @@ impl Link {
         }
     }
 
-    /// Reads one message, waiting at most `wait` (zero: only what is already buffered).
-    /// `Ok(None)` means nothing arrived in time, or the socket takes output again after a
-    /// stall (the caller then retries its writes).
-    pub fn read(&mut self, wait: Duration) -> Result<Option<Wire>, DisconnectReason> {
+    /// Reads one message, waiting at most until `until` (if that has passed: only what is
+    /// already buffered). `Ok(None)` means nothing arrived in time, or the socket takes output
+    /// again after a stall (the caller then retries its writes).
+    pub fn read(&mut self, until: Instant) -> Result<Option<Wire>, DisconnectReason> {
+        let now = Instant::now();
+        let zero = until <= now;
         // First what is already buffered, without waiting.
-        if self.maybe_buffered || wait.is_zero() {
+        if self.maybe_buffered || zero {
             if let Some(msg) = self.read_once()? {
                 return Ok(Some(msg));
             }
-            if wait.is_zero() {
+            if zero {
                 return Ok(None);
             }
         }
-        // Nothing buffered: sleep until input, room to write (when stalled) or the deadline.
+        // While messages keep coming, a blocking read waits for the next one: one system call
+        // instead of `poll(2)` and then `recv(2)`. Its timeout is coarse, so it is used only
+        // where it surely ends before `until`; after it times out, `poll(2)` takes the rest.
+        // An idle link alternates a timeout (its ping) and a pong, so it never gets here and
+        // still wakes once per deadline.
+        if self.waits_ended_by_input >= 2
+            && !self.is_stalled()
+            && self.tcp_mut().block_reads_until(until)
+        {
+            let result = self.read_once();
+            self.tcp_mut().stop_blocking_reads();
+            if !matches!(result, Ok(Some(_))) {
+                self.waits_ended_by_input = 0;
+            }
+            return result;
+        }
+        // Sleep until input, room to write (when stalled) or the deadline.
         let socket = self.ws.get_ref().transport().tcp();
+        let wait = until.saturating_duration_since(now);
         let ready = crate::sys::wait(socket, self.is_stalled(), wait).map_err(io_reason)?;
         if ready.readable {
+            self.waits_ended_by_input = self.waits_ended_by_input.saturating_add(1);
             self.read_once()
         } else {
+            self.waits_ended_by_input = 0;
             Ok(None)
         }
+    }
+
+    fn tcp_mut(&mut self) -> &mut crate::stream::Tcp {
+        self.ws.get_mut().transport_mut().tcp_mut()
     }
 
     /// Whether tungstenite or TLS may still hold input that the socket's readiness cannot show.
@@ -206,14 +237,17 @@ impl Link {
         }
     }
 
-    /// A write could not finish: the stall counts from the last progress the kernel made.
+    /// A write could not finish: the stall counts from the last progress the kernel made. That
+    /// progress is seen here, in the same call as the write that made it (a flush writes what
+    /// the kernel takes, then meets `WouldBlock`), so "now" is its time.
     fn stalled(&mut self) -> Result<(), DisconnectReason> {
         let now = Instant::now();
-        let progress = self.ws.get_ref().last_write_progress;
+        let bytes_out = self.ws.get_ref().bytes_out;
         let since = match self.stalled_since {
-            Some(since) => progress.map_or(since, |p| p.max(since)),
-            None => now,
+            Some(since) if bytes_out == self.bytes_out_at_stall => since,
+            _ => now,
         };
+        self.bytes_out_at_stall = bytes_out;
         self.stalled_since = Some(since);
         self.check_stall(now)
     }

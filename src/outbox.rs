@@ -18,6 +18,8 @@ use crate::Message;
 pub(crate) struct Outbox {
     queued: VecDeque<Wire>,
     in_flight: VecDeque<Option<Wire>>,
+    /// Messages in both queues (heartbeat slots not counted): kept, not counted on each send.
+    messages: usize,
     bytes: usize,
     max_messages: usize,
     max_bytes: usize,
@@ -28,6 +30,7 @@ impl Outbox {
         Outbox {
             queued: VecDeque::new(),
             in_flight: VecDeque::new(),
+            messages: 0,
             bytes: 0,
             max_messages,
             max_bytes,
@@ -45,6 +48,7 @@ impl Outbox {
             return Err(msg);
         }
         self.bytes += msg.len();
+        self.messages += 1;
         self.queued.push_back(msg);
         Ok(())
     }
@@ -52,6 +56,7 @@ impl Outbox {
     /// Records `msg` as handed to tungstenite without queuing it first (a direct send).
     pub fn push_in_flight(&mut self, msg: Wire) {
         self.bytes += msg.len();
+        self.messages += 1;
         self.in_flight.push_back(Some(msg));
     }
 
@@ -71,7 +76,10 @@ impl Outbox {
     pub fn delivered_to_kernel(&mut self, n: u64) {
         for _ in 0..n {
             match self.in_flight.pop_front() {
-                Some(Some(m)) => self.bytes -= m.len(),
+                Some(Some(m)) => {
+                    self.bytes -= m.len();
+                    self.messages -= 1;
+                }
                 Some(None) => {}
                 None => break,
             }
@@ -91,6 +99,7 @@ impl Outbox {
     pub fn drain_all(&mut self) -> Vec<Message> {
         self.requeue_in_flight();
         self.bytes = 0;
+        self.messages = 0;
         self.queued.drain(..).map(from_wire).collect()
     }
 
@@ -101,7 +110,7 @@ impl Outbox {
         self.in_flight.len()
     }
     pub fn len(&self) -> usize {
-        self.queued.len() + self.in_flight.iter().filter(|m| m.is_some()).count()
+        self.messages
     }
     /// Payload bytes not yet taken by the kernel.
     pub fn bytes(&self) -> usize {
@@ -109,11 +118,11 @@ impl Outbox {
     }
 }
 
-/// Back to the application's form (only for messages the application gave us).
+/// Back to the application's form, without copying (data messages only).
 pub(crate) fn from_wire(m: Wire) -> Message {
     match m {
-        Wire::Text(t) => Message::Text(t.as_str().to_string()),
-        other => Message::Binary(other.into_data().to_vec()),
+        Wire::Text(t) => Message::Text(t),
+        other => Message::Binary(other.into_data()),
     }
 }
 
@@ -164,6 +173,24 @@ mod tests {
         assert!(!o.has_room_for(1));
         o.delivered_to_kernel(5);
         assert_eq!((o.len(), o.bytes()), (0, 0));
+    }
+
+    #[test]
+    fn the_kept_count_matches_the_queues() {
+        let mut o = Outbox::new(10, 100);
+        let counted = |o: &Outbox| o.queued.len() + o.in_flight.iter().flatten().count();
+        o.push(text("a")).unwrap();
+        o.push_in_flight(text("b"));
+        o.push_heartbeat_in_flight();
+        o.push(text("c")).unwrap();
+        assert_eq!((o.len(), counted(&o)), (3, 3));
+        o.start_next();
+        o.delivered_to_kernel(2);
+        assert_eq!((o.len(), counted(&o)), (2, 2));
+        o.requeue_in_flight();
+        assert_eq!((o.len(), counted(&o)), (2, 2));
+        o.drain_all();
+        assert_eq!((o.len(), counted(&o)), (0, 0));
     }
 
     #[test]

@@ -9,59 +9,8 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::Instant;
 
-/// A TCP stream that, while a deadline is set (during connect), never lets a read or write
-/// wait past it: a server that trickles its handshake one byte at a time still times out.
-pub(crate) struct Tcp {
-    stream: TcpStream,
-    deadline: Option<Instant>,
-}
-
-impl Tcp {
-    pub fn new(stream: TcpStream, deadline: Option<Instant>) -> Tcp {
-        Tcp { stream, deadline }
-    }
-
-    pub fn socket(&self) -> &TcpStream {
-        &self.stream
-    }
-
-    /// Ends the connect phase: from now on the driver sets the socket timeouts.
-    pub fn clear_deadline(&mut self) {
-        self.deadline = None;
-    }
-
-    fn before_io(&self) -> io::Result<()> {
-        if let Some(deadline) = self.deadline {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "connect deadline passed",
-                ));
-            }
-            self.stream.set_read_timeout(Some(left))?;
-            self.stream.set_write_timeout(Some(left))?;
-        }
-        Ok(())
-    }
-}
-
-impl Read for Tcp {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.before_io()?;
-        self.stream.read(buf)
-    }
-}
-
-impl Write for Tcp {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.before_io()?;
-        self.stream.write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.stream.flush()
-    }
-}
+mod tcp;
+pub(crate) use tcp::Tcp;
 
 /// Plain TCP or TLS over TCP.
 pub(crate) enum Transport {
@@ -79,7 +28,7 @@ impl Transport {
         }
     }
 
-    fn tcp_mut(&mut self) -> &mut Tcp {
+    pub fn tcp_mut(&mut self) -> &mut Tcp {
         match self {
             Transport::Plain(s) => s,
             #[cfg(feature = "tls")]
@@ -122,8 +71,6 @@ pub(crate) struct MeteredStream {
     pub bytes_out: u64,
     /// When the last byte was received.
     pub last_inbound: Option<Instant>,
-    /// When the kernel last took outbound bytes.
-    pub last_write_progress: Option<Instant>,
     frames: FrameBoundaries,
     frames_in: FrameBoundaries,
 }
@@ -135,7 +82,6 @@ impl MeteredStream {
             bytes_in: 0,
             bytes_out: 0,
             last_inbound: None,
-            last_write_progress: None,
             frames: FrameBoundaries::default(),
             frames_in: FrameBoundaries::default(),
         }
@@ -146,16 +92,16 @@ impl MeteredStream {
         self.frames.data_frames
     }
 
-    /// Ends the connect phase (see [`Tcp`]): from now on the socket never blocks, and the
-    /// driver waits with `poll(2)` (see `sys`) for input, writability or its next deadline.
-    /// `tail` is what arrived behind the upgrade reply: the first frames.
+    /// Ends the connect phase (see [`Tcp`]): from now on I/O does not block unless the driver
+    /// allows a read to wait; otherwise it waits with `poll(2)` (see `sys`) for input,
+    /// writability or its next deadline. `tail` is what arrived behind the upgrade reply: the first frames.
     pub fn end_connect_phase(&mut self, tail: &[u8]) -> io::Result<()> {
-        self.inner.tcp_mut().clear_deadline();
+        self.inner.tcp_mut().end_connect_phase()?;
         // The HTTP upgrade went through this stream too; frames start here.
         self.frames = FrameBoundaries::default();
         self.frames_in = FrameBoundaries::default();
         self.frames_in.feed(tail);
-        self.inner.tcp().set_nonblocking(true)
+        Ok(())
     }
 
     /// Complete messages (data or control) received since the link opened.
@@ -165,6 +111,10 @@ impl MeteredStream {
 
     pub fn transport(&self) -> &Transport {
         &self.inner
+    }
+
+    pub fn transport_mut(&mut self) -> &mut Transport {
+        &mut self.inner
     }
 }
 
@@ -184,8 +134,9 @@ impl Write for MeteredStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         if n > 0 {
+            // No timestamp here: a write stall measures progress by `bytes_out` (see
+            // `Link::stalled`), which keeps the clock out of the per-message path.
             self.bytes_out += n as u64;
-            self.last_write_progress = Some(Instant::now());
             self.frames.feed(&buf[..n]);
         }
         Ok(n)
@@ -223,41 +174,38 @@ impl FrameBoundaries {
                 }
                 continue;
             }
+            // The usual case, a whole header in this write: read it in place.
+            if self.have == 0 && buf.len() >= 2 {
+                let need = header_len(buf[1]);
+                if buf.len() >= need {
+                    self.start_frame(buf[0], payload_len(buf[1], &buf[2..need]));
+                    buf = &buf[need..];
+                    continue;
+                }
+            }
+            // A header split across writes: gather it byte by byte.
             self.header[self.have] = buf[0];
             self.have += 1;
             buf = &buf[1..];
-            if self.have < 2 {
+            if self.have < 2 || self.have < header_len(self.header[1]) {
                 continue;
             }
-            let len7 = self.header[1] & 0x7f;
-            let masked = self.header[1] & 0x80 != 0;
-            let ext = match len7 {
-                126 => 2,
-                127 => 8,
-                _ => 0,
-            };
-            let need = 2 + ext + if masked { 4 } else { 0 };
-            if self.have < need {
-                continue;
-            }
-            let len = match len7 {
-                126 => u64::from(u16::from_be_bytes([self.header[2], self.header[3]])),
-                127 => {
-                    let mut b = [0u8; 8];
-                    b.copy_from_slice(&self.header[2..10]);
-                    u64::from_be_bytes(b)
-                }
-                n => u64::from(n),
-            };
-            let fin = self.header[0] & 0x80 != 0;
-            let opcode = self.header[0] & 0x0f;
-            self.data_final = fin && opcode <= 2;
-            self.ends_message = self.data_final || opcode >= 8;
+            let (b0, b1) = (self.header[0], self.header[1]);
+            let len = payload_len(b1, &self.header[2..self.have]);
             self.have = 0;
-            self.payload_left = len;
-            if len == 0 {
-                self.frame_done();
-            }
+            self.start_frame(b0, len);
+        }
+    }
+
+    /// A frame with first header byte `b0` and a payload of `len` bytes begins.
+    fn start_frame(&mut self, b0: u8, len: u64) {
+        let fin = b0 & 0x80 != 0;
+        let opcode = b0 & 0x0f;
+        self.data_final = fin && opcode <= 2;
+        self.ends_message = self.data_final || opcode >= 8;
+        self.payload_left = len;
+        if len == 0 {
+            self.frame_done();
         }
     }
 
@@ -270,6 +218,29 @@ impl FrameBoundaries {
         }
         self.data_final = false;
         self.ends_message = false;
+    }
+}
+
+/// The header's length, from its second byte: 2, plus the extended length, plus the mask.
+fn header_len(b1: u8) -> usize {
+    let ext = match b1 & 0x7f {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    2 + ext + if b1 & 0x80 != 0 { 4 } else { 0 }
+}
+
+/// The payload length, from the header's second byte and the bytes after it.
+fn payload_len(b1: u8, rest: &[u8]) -> u64 {
+    match b1 & 0x7f {
+        126 => u64::from(u16::from_be_bytes([rest[0], rest[1]])),
+        127 => {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&rest[..8]);
+            u64::from_be_bytes(b)
+        }
+        n => u64::from(n),
     }
 }
 

@@ -1,11 +1,14 @@
-//! The one FFI call of the crate: `poll(2)` on the socket, to wait for input (or room to
-//! write) until a deadline.
+//! The crate's FFI: `poll(2)` on the socket, to wait for input (or room to write) until a
+//! deadline, and `recv(2)`/`send(2)` with `MSG_DONTWAIT`, so that one socket can be read
+//! blocking (while messages flow) and written without ever blocking.
 //!
 //! Why not only the socket read timeout: Linux runs `SO_RCVTIMEO` on the coarse timer wheel,
 //! which rounds long timeouts up (measured here: a 1 s timeout fired 26 ms late; the rounding
 //! grows to about 1/8 of the timeout, so a 20 s ping interval could slip by seconds).
 //! `poll(2)` sleeps on a high-resolution timer, so the heartbeat wakes when it said it would,
 //! and the dead-link verdict lands on the documented bound. It is still one wake per deadline.
+//! A read timeout is used only where its rounding cannot matter (see `stream::Tcp`): while
+//! messages flow, a blocking read saves the `poll(2)` call per message.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -72,6 +75,70 @@ pub(crate) fn wait(
         readable: true,
         writable: true,
     })
+}
+
+/// `recv(2)` that never blocks, whatever the socket's mode.
+#[cfg(unix)]
+pub(crate) fn recv_nonblocking(socket: &std::net::TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call, and the
+        // descriptor belongs to `socket`, which is borrowed for the call.
+        let n = unsafe {
+            libc::recv(
+                socket.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// `send(2)` that never blocks, whatever the socket's mode, and never raises SIGPIPE.
+#[cfg(unix)]
+pub(crate) fn send_nonblocking(socket: &std::net::TcpStream, buf: &[u8]) -> io::Result<usize> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    const FLAGS: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    const FLAGS: libc::c_int = libc::MSG_DONTWAIT;
+    loop {
+        // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the whole call, and the
+        // descriptor belongs to `socket`, which is borrowed for the call.
+        let n = unsafe { libc::send(socket.as_raw_fd(), buf.as_ptr().cast(), buf.len(), FLAGS) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Whether a socket can be read blocking and written non-blocking at once (per-call flags).
+pub(crate) const PER_CALL_NONBLOCKING: bool = cfg!(unix);
+
+/// Elsewhere the socket is switched to non-blocking mode and never read blocking.
+#[cfg(not(unix))]
+pub(crate) fn recv_nonblocking(socket: &std::net::TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    use std::io::Read;
+    let mut s = socket;
+    s.read(buf)
+}
+
+/// Elsewhere the socket is switched to non-blocking mode (see [`PER_CALL_NONBLOCKING`]).
+#[cfg(not(unix))]
+pub(crate) fn send_nonblocking(socket: &std::net::TcpStream, buf: &[u8]) -> io::Result<usize> {
+    use std::io::Write;
+    let mut s = socket;
+    s.write(buf)
 }
 
 #[cfg(test)]

@@ -283,7 +283,7 @@ fn a_message_behind_a_server_ping_comes_out_of_zero_timeout_polls() {
     }
     assert!(
         seen.iter()
-            .any(|e| matches!(e, Event::Message(Message::Text(t)) if t == "hello")),
+            .any(|e| matches!(e, Event::Message(Message::Text(t)) if t.as_str() == "hello")),
         "{seen:?}"
     );
 }

@@ -22,6 +22,25 @@ fn config(url: &str, interval: u64, timeout: u64, max: u32) -> Config {
         .seed(1)
 }
 
+/// The verdict came `silent` ms after the last inbound byte: at the bound (never before it,
+/// at most `SLACK_MS` after), after two pings that both went unanswered.
+fn assert_dead_at_bound(silent: f64, bound_ms: f64, between: &[common::drive::Seen]) {
+    assert!(
+        silent >= bound_ms - 5.0,
+        "detected after {silent:.1} ms, before the {bound_ms} ms bound"
+    );
+    assert!(
+        silent <= bound_ms + SLACK_MS,
+        "detected after {silent:.1} ms, bound {bound_ms} ms"
+    );
+    assert_eq!(
+        names(between),
+        ["ping", "pong_missed", "ping", "pong_missed"],
+        "{:?}",
+        names(between)
+    );
+}
+
 #[test]
 fn frozen_server_is_detected_at_the_bound_never_earlier() {
     common::init_logs();
@@ -44,21 +63,7 @@ fn frozen_server_is_detected_at_the_bound_never_earlier() {
         "disconnect",
         is("disconnected"),
     );
-    let silent = ms(dead.at, pong.at);
-    assert!(
-        silent >= bound_ms - 5.0,
-        "detected after {silent:.1} ms, before the {bound_ms} ms bound"
-    );
-    assert!(
-        silent <= bound_ms + SLACK_MS,
-        "detected after {silent:.1} ms, bound {bound_ms} ms"
-    );
-    assert_eq!(
-        names(&between),
-        ["ping", "pong_missed", "ping", "pong_missed"],
-        "{:?}",
-        names(&between)
-    );
+    assert_dead_at_bound(ms(dead.at, pong.at), bound_ms, &between);
     match dead.event {
         Event::Disconnected {
             reason: DisconnectReason::HeartbeatTimeout { missed: 2, .. },
@@ -68,6 +73,40 @@ fn frozen_server_is_detected_at_the_bound_never_earlier() {
     }
     let stats = client.stats();
     assert_eq!((stats.heartbeat_timeouts, stats.pongs_missed), (1, 2));
+}
+
+/// While messages flow, the wait for the next one is a blocking read with a coarse timeout
+/// (one system call per message instead of two); a server that freezes mid-stream must still
+/// be declared dead at the bound, not at whatever the coarse timeout rounds to.
+#[test]
+fn a_server_frozen_while_messages_flow_is_detected_at_the_bound() {
+    common::init_logs();
+    let _w = watchdog(Duration::from_secs(20), "frozen_mid_stream");
+    let server = TestServer::start(Mode::Echo);
+    // A long interval, so the blocking read's timeout is long too (about 0.4 s).
+    let cfg = config(&server.url(), 1000, 300, 2);
+    let bound_ms = cfg.heartbeat.detection_bound().as_secs_f64() * 1000.0;
+    let mut client = Client::new(cfg).unwrap();
+    until(
+        &mut client,
+        Duration::from_secs(5),
+        "connected",
+        is("connected"),
+    );
+    let mut last_echo = Instant::now();
+    for i in 0..200u32 {
+        client.send(Message::text(format!("m{i}"))).unwrap();
+        let (echo, _) = until(&mut client, Duration::from_secs(5), "echo", is("message"));
+        last_echo = echo.at;
+    }
+    server.freeze();
+    let (dead, between) = until(
+        &mut client,
+        Duration::from_secs(5),
+        "disconnect",
+        is("disconnected"),
+    );
+    assert_dead_at_bound(ms(dead.at, last_echo), bound_ms, &between);
 }
 
 #[test]

@@ -156,7 +156,7 @@ impl Driver {
     fn ask(&mut self, text: &str) -> String {
         self.client.send(Message::text(text)).unwrap();
         match self.message() {
-            Message::Text(t) => t,
+            Message::Text(t) => t.to_string(),
             other => panic!("{}: binary reply to {text:?}: {other:?}", self.peer),
         }
     }

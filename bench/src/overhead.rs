@@ -190,8 +190,15 @@ impl Conn {
         }
     }
 
-    /// Sends one message without waiting for anything.
-    fn send_one(&mut self, data: &[u8], n: u64, poll_every: u64) -> Result<(), String> {
+    /// Sends one message without waiting for anything. `now` is the producer loop's own
+    /// reading of the clock (the loop checks it against its end anyway).
+    fn send_one(
+        &mut self,
+        data: &[u8],
+        n: u64,
+        poll_every: u64,
+        now: Instant,
+    ) -> Result<(), String> {
         match self {
             Conn::Bare(ws) => ws
                 .send(Wire::binary(data.to_vec()))
@@ -215,7 +222,7 @@ impl Conn {
                 // has something due (a heartbeat deadline, buffered input, queued output),
                 // rather than after every message. (`WsbeatPollEvery64` polls on a count.)
                 let due = if poll_every == 1 {
-                    client.next_wakeup().is_some_and(|t| t <= Instant::now())
+                    client.next_wakeup().is_some_and(|t| t <= now)
                 } else {
                     n % poll_every == 0
                 };
@@ -298,7 +305,7 @@ pub fn run_rep(
                     Case::Echo { .. } => conn.echo_once(&data)?,
                     Case::Stream { .. } => {
                         sent[i] += 1;
-                        conn.send_one(&data, sent[i], poll_every(*who))?
+                        conn.send_one(&data, sent[i], poll_every(*who), Instant::now())?
                     }
                 }
             }
@@ -327,9 +334,13 @@ pub fn run_rep(
                     }
                     Case::Stream { secs, .. } => {
                         let end = t0 + Duration::from_secs_f64(secs / f64::from(blocks));
-                        while Instant::now() < end {
+                        loop {
+                            let now = Instant::now();
+                            if now >= end {
+                                break;
+                            }
                             sent[i] += 1;
-                            conn.send_one(&data, sent[i], poll_every(*who))?;
+                            conn.send_one(&data, sent[i], poll_every(*who), now)?;
                         }
                         stats.received.load(SeqCst) - r0
                     }
@@ -413,6 +424,10 @@ pub fn traced_echo(count: u64, size: usize, tracing: fn(bool)) -> Result<(), Str
 /// Returns the medians of msg/s, client CPU µs per message and allocations per message.
 pub fn profile(who: Who, case: Case, secs: f64) -> Result<(f64, f64, f64), String> {
     let server = Server::start(Mode::Echo).map_err(|e| e.to_string())?;
+    // The placement of the table's runs (see `run_overhead`).
+    if crate::procfs::pin_thread(&[crate::procfs::CLIENT_CPU]) {
+        server.pin_connections(crate::procfs::SERVER_CPU);
+    }
     let end = Instant::now() + Duration::from_secs_f64(secs);
     let mut runs = Vec::new();
     while Instant::now() < end {

@@ -29,7 +29,7 @@ impl Client {
         if let Some(stall) = link.stall_deadline() {
             wake = wake.min(stall);
         }
-        match link.read(wake.saturating_duration_since(Instant::now())) {
+        match link.read(wake) {
             Ok(Some(msg)) => {
                 if let Err(reason) = self.on_message(&mut link, msg) {
                     return self.link_lost(link, reason);
@@ -120,10 +120,7 @@ impl Client {
             debug!("link failed while closing: {e}");
             return self.finish_close(link, code);
         }
-        let wait = close_by
-            .min(deadline)
-            .saturating_duration_since(Instant::now());
-        match link.read(wait) {
+        match link.read(close_by.min(deadline)) {
             Ok(Some(Wire::Close(_))) => {
                 // The server's reply follows everything we sent before our Close (TCP keeps
                 // order): all of it was read.

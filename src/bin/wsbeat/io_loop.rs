@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use log::{debug, info, warn};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use wsbeat::{Client, Event, Message, ReadyState, SendError};
+use wsbeat::{Client, Event, Message, ReadyState, SendError, Utf8Bytes};
 
 use crate::events::EventSink;
 use crate::lines::Line;
@@ -44,7 +44,7 @@ pub struct IoLoop {
     keep_open: bool,
     /// Complete lines the outbox had no room for yet, oldest first. While any wait, stdin is
     /// not read: the producer is slowed down (backpressure) rather than lines dropped.
-    pending: VecDeque<String>,
+    pending: VecDeque<Utf8Bytes>,
     eof: bool,
     closing: bool,
     stdout_broken: bool,
@@ -324,7 +324,7 @@ impl IoLoop {
         };
         for line in lines {
             match line {
-                Line::Text(text) => self.pending.push_back(text),
+                Line::Text(text) => self.pending.push_back(text.into()),
                 Line::NotUtf8 { number } => {
                     warn!("stdin line {number} is not valid UTF-8: not sent");
                     self.dropped += 1;

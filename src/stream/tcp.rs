@@ -1,0 +1,249 @@
+//! The TCP socket under the WebSocket: deadline-bound while connecting, then never blocking
+//! except for reads the driver allows to wait.
+#![forbid(unsafe_code)]
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// A TCP stream in two phases.
+///
+/// While connecting, a deadline is set and no read or write waits past it: a server that
+/// trickles its handshake one byte at a time still times out.
+///
+/// Once open, writes never block (`MSG_DONTWAIT`), and neither do reads, except inside
+/// [`block_reads_until`](Tcp::block_reads_until): there a read may wait for input, but only
+/// for as long as the socket's read timeout can be trusted to end before the caller's
+/// deadline. The socket itself stays in blocking mode for that.
+pub(crate) struct Tcp {
+    stream: TcpStream,
+    deadline: Option<Instant>,
+    open: bool,
+    /// Reads may block while the read timeout surely ends before this instant.
+    block_until: Option<Instant>,
+    /// `SO_RCVTIMEO` as last set here; `None`: unknown (as the connect phase left it).
+    read_timeout: Option<Duration>,
+}
+
+/// The timer-wheel rounding a read timeout may suffer, beyond its 1/8: a couple of ticks at
+/// the lowest common tick rate (100 Hz).
+const READ_TIMEOUT_SLACK: Duration = Duration::from_millis(20);
+/// Shorter read timeouts are not worth a `setsockopt`: the wait is `poll(2)`'s then.
+const MIN_READ_TIMEOUT: Duration = Duration::from_millis(5);
+
+/// The latest a blocking read with read timeout `t` can return: Linux rounds the timeout up
+/// on its timer wheel by at most about 1/8 (one bucket of the wheel level it lands in).
+fn read_timeout_worst_case(t: Duration) -> Duration {
+    t + t / 8 + READ_TIMEOUT_SLACK
+}
+
+impl Tcp {
+    pub fn new(stream: TcpStream, deadline: Option<Instant>) -> Tcp {
+        Tcp {
+            stream,
+            deadline,
+            open: false,
+            block_until: None,
+            read_timeout: None,
+        }
+    }
+
+    pub fn socket(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// Ends the connect phase: from now on I/O does not block (see [`Tcp`]).
+    pub fn end_connect_phase(&mut self) -> io::Result<()> {
+        self.deadline = None;
+        self.open = true;
+        if !crate::sys::PER_CALL_NONBLOCKING {
+            self.stream.set_nonblocking(true)?;
+        }
+        Ok(())
+    }
+
+    /// Lets reads block, each for at most the socket's read timeout, as long as that surely
+    /// ends before `until`. Returns false (and changes nothing) when `until` is too close for
+    /// that: the caller then waits with `poll(2)`. The read timeout is set to half of what
+    /// would fit, so that the following waits (deadlines move little while messages flow)
+    /// need no new `setsockopt`.
+    pub fn block_reads_until(&mut self, until: Instant) -> bool {
+        if !crate::sys::PER_CALL_NONBLOCKING || !self.open {
+            return false;
+        }
+        let wait = until.saturating_duration_since(Instant::now());
+        // The longest t with t + t/8 + slack <= wait.
+        let longest = wait.saturating_sub(READ_TIMEOUT_SLACK) * 8 / 9;
+        if longest < MIN_READ_TIMEOUT {
+            return false;
+        }
+        if self.read_timeout.is_none_or(|t| t > longest) {
+            let t = (longest / 2).max(MIN_READ_TIMEOUT);
+            if self.stream.set_read_timeout(Some(t)).is_err() {
+                self.read_timeout = None;
+                return false;
+            }
+            self.read_timeout = Some(t);
+        }
+        self.block_until = Some(until);
+        true
+    }
+
+    /// Ends [`block_reads_until`](Tcp::block_reads_until): reads no longer wait.
+    pub fn stop_blocking_reads(&mut self) {
+        self.block_until = None;
+    }
+
+    fn before_io(&self) -> io::Result<()> {
+        if let Some(deadline) = self.deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connect deadline passed",
+                ));
+            }
+            self.stream.set_read_timeout(Some(left))?;
+            self.stream.set_write_timeout(Some(left))?;
+        }
+        Ok(())
+    }
+
+    /// Whether a blocking read started now surely returns before `block_until`.
+    fn read_may_block(&self) -> bool {
+        match (self.block_until, self.read_timeout) {
+            (Some(until), Some(t)) => Instant::now() + read_timeout_worst_case(t) <= until,
+            _ => false,
+        }
+    }
+}
+
+impl Read for Tcp {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.open {
+            self.before_io()?;
+            return self.stream.read(buf);
+        }
+        if self.read_may_block() {
+            return match self.stream.read(buf) {
+                // A signal ends the wait early, like the timeout (which reports WouldBlock).
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
+                other => other,
+            };
+        }
+        crate::sys::recv_nonblocking(&self.stream, buf)
+    }
+}
+
+impl Write for Tcp {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.open {
+            return crate::sys::send_nonblocking(&self.stream, buf);
+        }
+        self.before_io()?;
+        self.stream.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    fn open_pair() -> (Tcp, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let mut tcp = Tcp::new(client, None);
+        tcp.end_connect_phase().unwrap();
+        (tcp, server)
+    }
+
+    #[test]
+    fn an_open_socket_never_blocks_unless_allowed() {
+        let (mut tcp, _server) = open_pair();
+        let mut buf = [0u8; 16];
+        let start = Instant::now();
+        let err = tcp.read(&mut buf).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        assert!(start.elapsed() < Duration::from_millis(50));
+        // Writes stop at a full socket instead of waiting (nobody reads the other end).
+        let chunk = vec![0u8; 1 << 16];
+        let mut total = 0usize;
+        let err = loop {
+            match tcp.write(&chunk) {
+                Ok(n) => total += n,
+                Err(e) => break e,
+            }
+            assert!(total < 1 << 30, "the socket never filled");
+        };
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn a_deadline_too_close_for_the_read_timeout_is_refused() {
+        let (mut tcp, _server) = open_pair();
+        let now = Instant::now();
+        assert!(!tcp.block_reads_until(now));
+        assert!(!tcp.block_reads_until(now + Duration::from_millis(20)));
+        assert!(tcp.block_reads_until(now + Duration::from_secs(1)));
+        // Half of what fits: t + t/8 + slack stays before the deadline with room to spare.
+        let t = tcp.read_timeout.unwrap();
+        assert!(
+            read_timeout_worst_case(t) <= Duration::from_secs(1),
+            "{t:?}"
+        );
+        assert!(t >= Duration::from_millis(400), "{t:?}");
+    }
+
+    #[test]
+    fn a_blocking_read_ends_before_the_deadline_when_nothing_comes() {
+        for wait_ms in [60u64, 400, 1500] {
+            let (mut tcp, _server) = open_pair();
+            let mut buf = [0u8; 16];
+            let start = Instant::now();
+            let until = start + Duration::from_millis(wait_ms);
+            assert!(tcp.block_reads_until(until));
+            let timeout = tcp.read_timeout.unwrap();
+            let err = tcp.read(&mut buf).unwrap_err();
+            let end = Instant::now();
+            tcp.stop_blocking_reads();
+            assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+            // It really waited (its timeout), and the timer wheel's rounding did not carry
+            // it past the deadline (the 10 ms allow for the scheduler, not for the timer).
+            assert!(end - start >= timeout, "{:?} < {timeout:?}", end - start);
+            assert!(
+                end <= until + Duration::from_millis(10),
+                "{:?}",
+                end - start
+            );
+        }
+    }
+
+    #[test]
+    fn a_blocking_read_returns_input_as_soon_as_it_arrives() {
+        let (mut tcp, mut server) = open_pair();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            server.write_all(b"hello").unwrap();
+            server
+        });
+        let start = Instant::now();
+        assert!(tcp.block_reads_until(start + Duration::from_secs(5)));
+        let mut buf = [0u8; 16];
+        let n = tcp.read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"hello");
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            start.elapsed()
+        );
+        tcp.stop_blocking_reads();
+        drop(writer.join().unwrap());
+    }
+}
