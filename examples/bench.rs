@@ -347,9 +347,10 @@ fn main() {
             "{} the wsbeat CLI (release and release-small, with and without TLS)",
             if skip { "using" } else { "building" }
         ));
-        for (profile, tls, name, mem_label) in [
+        for (profile, tls, static_libc, name, mem_label) in [
             (
                 "release",
+                false,
                 false,
                 "wsbeat-release-notls",
                 Some(report::MEM_RELEASE),
@@ -357,21 +358,30 @@ fn main() {
             (
                 "release",
                 true,
+                false,
                 "wsbeat-release-tls",
                 Some(report::MEM_RELEASE_TLS),
             ),
             (
                 "release-small",
                 false,
+                false,
                 "wsbeat-small-notls",
                 Some(report::MEM_SMALL),
             ),
-            ("release-small", true, "wsbeat-small-tls", None),
+            (
+                "release-small",
+                false,
+                true,
+                "wsbeat-small-notls-static",
+                Some(report::MEM_SMALL_STATIC),
+            ),
+            ("release-small", true, false, "wsbeat-small-tls", None),
         ] {
             let built = if skip {
                 artifacts::describe(&artifacts::target_dir(&root).join("bench").join(name))
             } else {
-                artifacts::build_cli(&root, profile, tls, name)
+                artifacts::build_cli(&root, profile, tls, static_libc, name)
             };
             if let Err(e) = &built {
                 eprintln!("  {name}: {e}");
@@ -379,7 +389,7 @@ fn main() {
             if let Some(label) = mem_label {
                 cli_bins.push((label, built.clone().map(|b| b.path)));
             }
-            if profile == "release-small" {
+            if profile == "release-small" && !static_libc {
                 r.sizes
                     .push((if tls { "TLS" } else { "no TLS" }.into(), built));
             }
@@ -390,6 +400,11 @@ fn main() {
         );
         r.commands.push(
             "cargo build --profile release-small --bin wsbeat [--no-default-features --features cli]"
+                .into(),
+        );
+        r.commands.push(
+            "RUSTFLAGS='-C target-feature=+crt-static' cargo build --profile release-small --bin wsbeat \
+             --no-default-features --features cli --target x86_64-unknown-linux-gnu"
                 .into(),
         );
     }

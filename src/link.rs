@@ -88,10 +88,10 @@ impl Link {
         self.ws.get_ref().data_frames_out()
     }
 
-    /// Feeds the instant of the last received byte to the heartbeat.
+    /// Tells the heartbeat that bytes arrived, if they did since the last call.
     pub fn note_inbound(&mut self) {
-        if let Some(at) = self.ws.get_ref().last_inbound {
-            self.heartbeat.on_inbound(at);
+        if self.ws.get_mut().take_inbound() {
+            self.heartbeat.on_inbound(Instant::now());
         }
     }
 

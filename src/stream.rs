@@ -7,7 +7,6 @@
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::time::Instant;
 
 mod tcp;
 pub(crate) use tcp::Tcp;
@@ -69,8 +68,10 @@ pub(crate) struct MeteredStream {
     inner: Transport,
     pub bytes_in: u64,
     pub bytes_out: u64,
-    /// When the last byte was received.
-    pub last_inbound: Option<Instant>,
+    /// Bytes arrived since [`take_inbound`](MeteredStream::take_inbound) last looked. The
+    /// driver stamps the time once per message read, not once per socket read: a large
+    /// message takes several reads, and the stamp is late only by the time to parse it.
+    inbound: bool,
     frames: FrameBoundaries,
     frames_in: FrameBoundaries,
 }
@@ -81,7 +82,7 @@ impl MeteredStream {
             inner,
             bytes_in: 0,
             bytes_out: 0,
-            last_inbound: None,
+            inbound: false,
             frames: FrameBoundaries::default(),
             frames_in: FrameBoundaries::default(),
         }
@@ -104,6 +105,11 @@ impl MeteredStream {
         Ok(())
     }
 
+    /// Whether bytes arrived since the last call.
+    pub fn take_inbound(&mut self) -> bool {
+        std::mem::take(&mut self.inbound)
+    }
+
     /// Complete messages (data or control) received since the link opened.
     pub fn messages_in(&self) -> u64 {
         self.frames_in.messages
@@ -123,7 +129,7 @@ impl Read for MeteredStream {
         let n = self.inner.read(buf)?;
         if n > 0 {
             self.bytes_in += n as u64;
-            self.last_inbound = Some(Instant::now());
+            self.inbound = true;
             self.frames_in.feed(&buf[..n]);
         }
         Ok(n)

@@ -14,9 +14,17 @@ pub struct Built {
     pub stripped: bool,
 }
 
-/// `cargo build --profile PROFILE --bin wsbeat` with `features` (`None`: default features),
-/// copied to `target/bench/NAME`.
-pub fn build_cli(root: &Path, profile: &str, tls: bool, name: &str) -> Result<Built, String> {
+/// `cargo build --profile PROFILE --bin wsbeat` with or without TLS, copied to
+/// `target/bench/NAME`. `static_libc`: linked with `-C target-feature=+crt-static` for the
+/// host triple (glibc's static libc; its `files` and `dns` resolvers are built in), in its own
+/// target directory so that the other builds stay cached.
+pub fn build_cli(
+    root: &Path,
+    profile: &str,
+    tls: bool,
+    static_libc: bool,
+    name: &str,
+) -> Result<Built, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
@@ -24,6 +32,15 @@ pub fn build_cli(root: &Path, profile: &str, tls: bool, name: &str) -> Result<Bu
         .arg("--message-format=json-render-diagnostics");
     if !tls {
         cmd.args(["--no-default-features", "--features", "cli"]);
+    }
+    if static_libc {
+        let host = host_triple()?;
+        let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
+        flags.push_str(" -C target-feature=+crt-static");
+        cmd.env("RUSTFLAGS", flags.trim())
+            .args(["--target", &host])
+            .arg("--target-dir")
+            .arg(target_dir(root).join("static-libc"));
     }
     let started = Instant::now();
     let out = cmd
@@ -56,6 +73,20 @@ pub fn build_cli(root: &Path, profile: &str, tls: bool, name: &str) -> Result<Bu
         eprintln!("  built {name} in {secs:.0} s");
     }
     describe(&dest)
+}
+
+/// The host's target triple, from `rustc -vV`.
+fn host_triple() -> Result<String, String> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out = Command::new(rustc)
+        .arg("-vV")
+        .output()
+        .map_err(|e| format!("rustc -vV: {e}"))?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .map(str::to_string)
+        .ok_or_else(|| "rustc -vV printed no host".into())
 }
 
 pub fn target_dir(root: &Path) -> PathBuf {

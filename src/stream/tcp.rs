@@ -21,6 +21,8 @@ pub(crate) struct Tcp {
     open: bool,
     /// Reads may block while the read timeout surely ends before this instant.
     block_until: Option<Instant>,
+    /// The next read was already judged by `block_reads_until`.
+    first_read_judged: bool,
     /// `SO_RCVTIMEO` as last set here; `None`: unknown (as the connect phase left it).
     read_timeout: Option<Duration>,
 }
@@ -44,6 +46,7 @@ impl Tcp {
             deadline,
             open: false,
             block_until: None,
+            first_read_judged: false,
             read_timeout: None,
         }
     }
@@ -86,12 +89,14 @@ impl Tcp {
             self.read_timeout = Some(t);
         }
         self.block_until = Some(until);
+        self.first_read_judged = true;
         true
     }
 
     /// Ends [`block_reads_until`](Tcp::block_reads_until): reads no longer wait.
     pub fn stop_blocking_reads(&mut self) {
         self.block_until = None;
+        self.first_read_judged = false;
     }
 
     fn before_io(&self) -> io::Result<()> {
@@ -109,9 +114,12 @@ impl Tcp {
         Ok(())
     }
 
-    /// Whether a blocking read started now surely returns before `block_until`.
-    fn read_may_block(&self) -> bool {
+    /// Whether a blocking read started now surely returns before `block_until`. The first
+    /// read after [`block_reads_until`](Tcp::block_reads_until) was judged there, a moment
+    /// ago; later ones (the rest of a message that arrives in pieces) read the clock.
+    fn read_may_block(&mut self) -> bool {
         match (self.block_until, self.read_timeout) {
+            (Some(_), Some(_)) if std::mem::take(&mut self.first_read_judged) => true,
             (Some(until), Some(t)) => Instant::now() + read_timeout_worst_case(t) <= until,
             _ => false,
         }
