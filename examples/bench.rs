@@ -227,7 +227,7 @@ fn parse_opts(root: &Path, args: &[String]) -> Result<Opts, String> {
                     "usage: cargo run --release --example bench -- [--quick] [--markdown PATH]\n\
                      \x20      [--svg PATH | --no-svg] [--skip-build] [--no-peers] [--diagnose]\n\
                      \x20      [--only {}]\n\
-                     \x20  or: ... -- --profile-run wsbeat|bare|bare-wsbeat-config|wsbeat-poll64|wsbeat-readbuf16k|wsbeat-readbuf64k \
+                     \x20  or: ... -- --profile-run wsbeat|bare|bare-wsbeat-config|wsbeat-poll64|wsbeat-readbuf16k|wsbeat-readbuf128k \
                      echo32|echo64k|stream1k SECS   (one client alone, for perf/strace)",
                     SECTIONS.join(",")
                 );
@@ -252,7 +252,7 @@ fn profile_run(args: &[String]) -> i32 {
         Some("bare-wsbeat-config") => Who::BareWsbeatConfig,
         Some("wsbeat-poll64") => Who::WsbeatPollEvery64,
         Some("wsbeat-readbuf16k") => Who::WsbeatReadBuf16k,
-        Some("wsbeat-readbuf64k") => Who::WsbeatReadBuf64k,
+        Some("wsbeat-readbuf128k") => Who::WsbeatReadBuf128k,
         _ => return 2,
     };
     let case = match args.get(1).map(String::as_str) {
@@ -577,7 +577,7 @@ fn run_overhead(opts: &Opts, r: &mut Results) {
                 Case::Echo { size, .. } if size > 1024 => {
                     whos.push(Who::BareWsbeatConfig);
                     whos.push(Who::WsbeatReadBuf16k);
-                    whos.push(Who::WsbeatReadBuf64k);
+                    whos.push(Who::WsbeatReadBuf128k);
                 }
                 Case::Stream { .. } => whos.push(Who::WsbeatPollEvery64),
                 _ => {}

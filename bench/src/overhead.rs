@@ -26,15 +26,15 @@ pub enum Who {
     Wsbeat,
     /// tungstenite's `WebSocket` over a `TcpStream` with TCP_NODELAY, default config.
     Bare,
-    /// Diagnostic: tungstenite with wsbeat's `WebSocketConfig` (4 KiB read buffer, write
-    /// buffer 0).
+    /// Diagnostic: tungstenite with wsbeat's `WebSocketConfig` (its default read buffer,
+    /// write buffer 0).
     BareWsbeatConfig,
     /// Diagnostic: wsbeat polling only every 64th message while streaming.
     WsbeatPollEvery64,
-    /// Diagnostic: wsbeat with `read_buffer_size` 16 KiB instead of its 4 KiB default.
+    /// Diagnostic: wsbeat with `read_buffer_size` 16 KiB (its default until 64 KiB won).
     WsbeatReadBuf16k,
-    /// Diagnostic: wsbeat with `read_buffer_size` 64 KiB instead of its 4 KiB default.
-    WsbeatReadBuf64k,
+    /// Diagnostic: wsbeat with `read_buffer_size` 128 KiB, tungstenite's default.
+    WsbeatReadBuf128k,
 }
 
 /// Counts the calling thread's heap allocations (set by the binary that has the counting
@@ -56,7 +56,7 @@ impl Who {
             Who::BareWsbeatConfig => "bare tungstenite, wsbeat's WebSocketConfig",
             Who::WsbeatPollEvery64 => "wsbeat, poll(0) every 64th send",
             Who::WsbeatReadBuf16k => "wsbeat, read_buffer_size 16 KiB",
-            Who::WsbeatReadBuf64k => "wsbeat, read_buffer_size 64 KiB",
+            Who::WsbeatReadBuf128k => "wsbeat, read_buffer_size 128 KiB",
         }
     }
 }
@@ -98,6 +98,9 @@ pub struct Run {
     pub server_busy: f64,
     /// Heartbeat pings the server answered during the timed part.
     pub pings: u64,
+    /// The client thread's involuntary context switches per message (on the shared CPU, each
+    /// is a turn of the server's thread).
+    pub preempted_per_msg: f64,
 }
 
 const WSBEAT_PING: Duration = Duration::from_secs(1);
@@ -114,7 +117,7 @@ fn connect(server: &Server, who: Who) -> Result<Conn, String> {
             stream.set_nodelay(true).map_err(|e| e.to_string())?;
             let config = (who == Who::BareWsbeatConfig).then(|| {
                 WebSocketConfig::default()
-                    .read_buffer_size(4 << 10)
+                    .read_buffer_size(Config::new("ws://h/").read_buffer_size)
                     .write_buffer_size(0)
                     .max_write_buffer_size((1 << 20) + 1024)
                     .max_message_size(Some(1 << 20))
@@ -124,7 +127,7 @@ fn connect(server: &Server, who: Who) -> Result<Conn, String> {
                 .map_err(|e| format!("handshake: {e}"))?;
             Ok(Conn::Bare(Box::new(ws)))
         }
-        Who::Wsbeat | Who::WsbeatPollEvery64 | Who::WsbeatReadBuf16k | Who::WsbeatReadBuf64k => {
+        Who::Wsbeat | Who::WsbeatPollEvery64 | Who::WsbeatReadBuf16k | Who::WsbeatReadBuf128k => {
             let mut config = Config::new(server.url())
                 .ping_interval(WSBEAT_PING)
                 .pong_timeout(Duration::from_secs(1))
@@ -132,7 +135,7 @@ fn connect(server: &Server, who: Who) -> Result<Conn, String> {
                 .max_retries(Some(0));
             match who {
                 Who::WsbeatReadBuf16k => config.read_buffer_size = 16 << 10,
-                Who::WsbeatReadBuf64k => config.read_buffer_size = 64 << 10,
+                Who::WsbeatReadBuf128k => config.read_buffer_size = 128 << 10,
                 _ => {}
             }
             let mut client = Client::new(config).map_err(|e| e.to_string())?;
@@ -265,6 +268,7 @@ struct Tally {
     allocs: u64,
     server_cpu_ns: u64,
     pings: u64,
+    involuntary: u64,
 }
 
 /// One rep: every client in `whos` connects (fresh connections, handshakes untimed), warms
@@ -321,7 +325,8 @@ pub fn run_rep(
                 let r0 = stats.received.load(SeqCst);
                 let p0 = stats.pings.load(SeqCst);
                 let c0 = procfs::thread_sample(tid).cpu_ns;
-                let m0 = procfs::thread_sample(me).cpu_ns;
+                let s0 = procfs::thread_sample(me);
+                let m0 = s0.cpu_ns;
                 let a0 = thread_allocs();
                 let t0 = Instant::now();
                 let msgs = match case {
@@ -348,7 +353,9 @@ pub fn run_rep(
                 let t = &mut tallies[i];
                 t.secs += t0.elapsed().as_secs_f64();
                 t.allocs += thread_allocs() - a0;
-                t.client_cpu_ns += procfs::thread_sample(me).cpu_ns.saturating_sub(m0);
+                let s1 = procfs::thread_sample(me);
+                t.client_cpu_ns += s1.cpu_ns.saturating_sub(m0);
+                t.involuntary += s1.involuntary.saturating_sub(s0.involuntary);
                 t.msgs += msgs;
                 t.server_cpu_ns += procfs::thread_sample(tid).cpu_ns.saturating_sub(c0);
                 t.pings += stats.pings.load(SeqCst) - p0;
@@ -377,6 +384,7 @@ pub fn run_rep(
             allocs_per_msg: t.allocs as f64 / t.msgs.max(1) as f64,
             server_busy: t.server_cpu_ns as f64 / 1e9 / t.secs,
             pings: t.pings,
+            preempted_per_msg: t.involuntary as f64 / t.msgs.max(1) as f64,
         })
         .collect())
 }

@@ -561,22 +561,27 @@ impl Results {
             ("armv7-unknown-linux-gnueabihf", "armv7"),
             ("aarch64-unknown-linux-gnu", "aarch64"),
         ] {
-            let c = self
+            let builds: Vec<String> = self
                 .cross
                 .iter()
-                .find(|c| c.target == triple && c.what == "wsbeat");
+                .filter(|c| c.target == triple && c.what.starts_with("wsbeat"))
+                .map(|c| {
+                    format!(
+                        "{:.0} ({}{})",
+                        c.bytes as f64 / 1024.0,
+                        c.tls,
+                        if c.stripped { "" } else { ", NOT stripped" }
+                    )
+                })
+                .collect();
             rows.push(row(
                 vec![
                     format!("binary size {short}, release-small (cross/build.sh output), KiB"),
                     DASH.into(),
-                    match c {
-                        Some(c) => format!(
-                            "{:.0} ({}{})",
-                            c.bytes as f64 / 1024.0,
-                            c.tls,
-                            if c.stripped { "" } else { ", NOT stripped" }
-                        ),
-                        None => "not built".into(),
+                    if builds.is_empty() {
+                        "not built".into()
+                    } else {
+                        builds.join(" / ")
                     },
                     floor_size(triple),
                 ],
@@ -814,10 +819,13 @@ impl Results {
                     .map(|r| format!("{:.2}", r.client_cpu_us))
                     .collect();
                 let allocs = median(&runs.iter().map(|r| r.allocs_per_msg).collect::<Vec<_>>());
+                let preempted =
+                    median(&runs.iter().map(|r| r.preempted_per_msg).collect::<Vec<_>>());
                 let _ = writeln!(
                     s,
                     "  - {}: msg/s [{}]{ratios}; client thread CPU µs/msg [{}]; client \
-                     allocations/msg {allocs:.2}; server thread busy [{}]; pings answered {}",
+                     allocations/msg {allocs:.2}; client preempted {preempted:.3} times per \
+                     message; server thread busy [{}]; pings answered {}",
                     who.label(),
                     v.join(", "),
                     cpu.join(", "),
