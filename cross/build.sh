@@ -13,6 +13,10 @@
 #                                      libssl-dev:<arch> needed on this host)
 #               --no-tls               ws:// only: --no-default-features,
 #                                      keeping the other default features (cli)
+#   --static-libc   with --no-tls: link glibc statically (-C target-feature=
+#                   +crt-static). Needs no shared library on the device, and
+#                   idles in less RSS (no libc.so/ld.so pages mapped); glibc's
+#                   built-in `files` and `dns` resolvers serve getaddrinfo.
 #   ARTIFACT    (default) --bin wsbeat
 #               --bin NAME | --example NAME
 #               --floor                the bare tungstenite client in cross/floor
@@ -43,12 +47,14 @@ KIND=bin
 NAME=wsbeat
 FLOOR=0
 PROFILE=release-small
+STATIC_LIBC=0
 EXTRA=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --vendored|--vendored-openssl) ROUTE=vendored ;;
     --system-openssl)              ROUTE=system ;;
     --no-tls)                      ROUTE=none ;;
+    --static-libc)                 STATIC_LIBC=1 ;;
     --bin)     [ $# -ge 2 ] || die "--bin needs a NAME";     KIND=bin;     NAME="$2"; shift ;;
     --example) [ $# -ge 2 ] || die "--example needs a NAME"; KIND=example; NAME="$2"; shift ;;
     --floor)   FLOOR=1 ;;
@@ -97,6 +103,14 @@ case "$ROUTE" in
     ;;
 esac
 
+# Static glibc: only without OpenSSL, which would still want its shared libraries.
+if [ "$STATIC_LIBC" = 1 ]; then
+  [ "$ROUTE" = none ] || die "--static-libc goes with --no-tls (OpenSSL is linked dynamically or vendored)"
+  FEATURES+=(--config "target.$TARGET.rustflags=[\"-Ctarget-feature=+crt-static\"]")
+  # Its own target directory: other rustflags would make the next dynamic build start over.
+  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target/static-libc}"
+fi
+
 ART=(--bin "$NAME")
 [ "$KIND" = example ] && ART=(--example "$NAME")
 
@@ -125,12 +139,18 @@ if [ -z "$OUT" ] || [ ! -f "$OUT" ]; then die "could not find the built executab
 BYTES=$(stat -c %s "$OUT")
 KIB=$(awk -v b="$BYTES" 'BEGIN { printf "%.1f", b / 1024 }')
 if readelf -S -W "$OUT" 2>/dev/null | grep -q '\.symtab'; then STRIPPED="NOT stripped"; else STRIPPED="stripped"; fi
-GLIBC=$(readelf -V -W "$OUT" 2>/dev/null | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -t. -k1,1n -k2,2n -k3,3n | tail -n1)
-NEEDED=$(readelf -d -W "$OUT" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
+# A statically linked binary references no versioned glibc symbol and needs no library.
+GLIBC=$(readelf -V -W "$OUT" 2>/dev/null | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -t. -k1,1n -k2,2n -k3,3n | tail -n1) || GLIBC=""
+NEEDED=$(readelf -d -W "$OUT" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ') || NEEDED=""
 
 echo "target:   $TARGET"
 echo "route:    $ROUTE"
 echo "artifact: $OUT"
 echo "size:     $BYTES bytes ($KIB KiB, $STRIPPED)"
-echo "glibc:    >= ${GLIBC:-?}   (max GLIBC_ symbol version referenced)"
-echo "needs:    ${NEEDED:-?}"
+if [ "$STATIC_LIBC" = 1 ]; then
+  echo "glibc:    linked in (static; the device needs no glibc)"
+  echo "needs:    nothing"
+else
+  echo "glibc:    >= ${GLIBC:-?}   (max GLIBC_ symbol version referenced)"
+  echo "needs:    ${NEEDED:-?}"
+fi

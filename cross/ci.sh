@@ -4,7 +4,9 @@
 #   2. cross/build.sh for armv7 and aarch64, default vendored-OpenSSL route,
 #      printing each binary's size and glibc floor, then `wsbeat --version`
 #      under qemu as a smoke test of the release binary
-#   3. cross/test.sh for armv7 and aarch64 (all tests, under qemu-user)
+#   3. cross/build.sh --no-tls --static-libc for both, started under qemu (it must
+#      resolve localhost with glibc's built-in resolver)
+#   4. cross/test.sh for armv7 and aarch64 (all tests, under qemu-user)
 #
 # Every step runs even if an earlier build/test step failed; the exit status
 # is non-zero if any did.  Runs with CI=true and no stdin.
@@ -75,6 +77,32 @@ for t in $TARGETS; do
     else
       failed+=("build-lib $t")
     fi
+  fi
+done
+
+# The smallest-RSS route: no TLS, glibc linked in. Started under qemu against a port where
+# nothing listens, it must resolve "localhost" with glibc's built-in resolver and report the
+# refused connection (not a resolve error), then exit 1 (gave up).
+static_smoke() {
+  local out="$1" t="$2" events
+  target_names "$t"
+  [ -n "$QEMU" ] || return 0
+  events=$("$QEMU" "$out" ws://localhost:1/ --max-retries 0 -q --events - 2>&1 </dev/null) && return 1
+  if grep -q '"event":"connect_failed".*refused' <<<"$events"; then
+    echo "smoke: $QEMU $(basename "$out") (static) resolved localhost, connection refused as expected"
+  else
+    echo "smoke: static $out: unexpected output: $events" >&2
+    return 1
+  fi
+}
+for t in $TARGETS; do
+  stamp "build $t, no TLS, static glibc"
+  if has_bin && out=$(bash cross/build.sh "$t" --no-tls --static-libc </dev/null); then
+    art=$(sed -n 's/^artifact: *//p' <<<"$out")
+    static_smoke "$art" "$t" || failed+=("static smoke $t")
+    summary+=("$t no TLS, static glibc: $(grep '^size:' <<<"$out" | sed 's/^size: *//')")
+  elif has_bin; then
+    failed+=("static build $t")
   fi
 done
 

@@ -121,8 +121,9 @@ pub struct CrossBin {
     pub age: String,
 }
 
-/// What cross/build.sh left: `target/<triple>/release-small/wsbeat` and the bare-tungstenite
-/// floor `cross/floor/target/<triple>/release-small/wsfloor` (x86-64 too, for comparison).
+/// What cross/build.sh left: `target/<triple>/release-small/wsbeat`, its `--static-libc` build
+/// in `target/static-libc/`, and the bare-tungstenite floor
+/// `cross/floor/target/<triple>/release-small/wsfloor` (x86-64 too, for comparison).
 pub fn cross_sizes(root: &Path) -> Vec<CrossBin> {
     cross_bins(root)
 }
@@ -152,6 +153,14 @@ fn cross_bins(root: &Path) -> Vec<CrossBin> {
                 target.join(triple).join("release-small").join("wsbeat"),
             ),
             (
+                "wsbeat static",
+                target
+                    .join("static-libc")
+                    .join(triple)
+                    .join("release-small")
+                    .join("wsbeat"),
+            ),
+            (
                 "wsfloor",
                 root.join("cross/floor/target")
                     .join(triple)
@@ -162,7 +171,9 @@ fn cross_bins(root: &Path) -> Vec<CrossBin> {
             let Ok(bytes) = std::fs::read(&path) else {
                 continue;
             };
-            let tls = if contains(&bytes, b"libssl.so") {
+            let tls = if what == "wsbeat static" {
+                "no TLS, static glibc"
+            } else if contains(&bytes, b"libssl.so") {
                 "system OpenSSL (dynamic)"
             } else if contains(&bytes, b"OpenSSL 3") || contains(&bytes, b"ssl3_read_bytes") {
                 "vendored OpenSSL (static)"
