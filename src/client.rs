@@ -114,6 +114,9 @@ pub struct Client {
     app_ping: Option<Wire>,
     /// Bytes and messages of links already gone, so stats survive reconnects.
     closed_links: (u64, u64),
+    /// When the client was made: what [`next_wakeup`](Client::next_wakeup) answers for "at
+    /// once", a past instant that no caller's reading of the clock can precede.
+    at_once: Instant,
 }
 
 impl Client {
@@ -160,6 +163,7 @@ impl Client {
                 .as_ref()
                 .map(|a| into_wire(a.ping.clone())),
             closed_links: (0, 0),
+            at_once: Instant::now(),
             config,
         })
     }
@@ -326,14 +330,24 @@ impl Client {
     }
 
     /// When the client next has something to do, for applications that wait on the socket
-    /// themselves (see [`socket`](Client::socket)); `None` when stopped.
+    /// themselves (see [`socket`](Client::socket)); `None` when stopped. "At once" is an
+    /// instant in the past, so `next_wakeup() <= now` holds whenever the caller read `now`.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// let mut client = wsbeat::Client::new(wsbeat::Config::new("ws://127.0.0.1:9/")).unwrap();
+    /// client.close(); // not connected yet: the `Closed` event waits to be polled
+    /// let now = Instant::now();
+    /// assert!(client.next_wakeup().is_some_and(|t| t <= now), "due at once");
+    /// assert!(matches!(client.poll(std::time::Duration::ZERO), Some(wsbeat::Event::Closed { .. })));
+    /// ```
     pub fn next_wakeup(&self) -> Option<Instant> {
+        // No clock reading: a producer calls this after every message. "At once" must not be a
+        // fresh `Instant::now()`, which would be later than the caller's `now` and never due.
+        let at_once = self.at_once;
         if !self.events.is_empty() {
-            return Some(Instant::now());
+            return Some(at_once);
         }
-        // The clock is read only where the answer is "now": a producer calls this after every
-        // message, and the usual answer (the heartbeat deadline) needs no clock.
-        let now = Instant::now;
         match &self.phase {
             Phase::Idle { at, .. } => Some(*at),
             // Something to write, report or read from a buffer: at once.
@@ -343,7 +357,7 @@ impl Client {
                     || link.has_buffered_input()
                     || (self.outbox.queued_len() > 0 && !link.is_stalled()) =>
             {
-                Some(now())
+                Some(at_once)
             }
             // A stalled write waits for writability (see `wants_write`) or its timeout.
             Phase::Open(link) => Some(
@@ -357,9 +371,7 @@ impl Client {
                 link,
                 close_sent,
                 ..
-            } if link.has_buffered_input() || (!close_sent && !link.is_stalled()) => {
-                Some(now().min(*deadline))
-            }
+            } if link.has_buffered_input() || (!close_sent && !link.is_stalled()) => Some(at_once),
             Phase::Closing { deadline, .. } => Some(*deadline),
             Phase::Stopped => None,
         }
