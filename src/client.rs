@@ -1,84 +1,39 @@
-//! The blocking driver: owns the socket and the clock, feeds the pure heartbeat and backoff
-//! machines, and turns what happens into [`Event`]s.
+//! The blocking driver: reads the clock, waits in one `epoll` set (the link or the attempt's
+//! sockets, and the wake eventfd), does the I/O the session asks for and feeds the results
+//! back. Every decision is the session's (`session/`); every call here returns by its
+//! deadline, in every phase.
 #![forbid(unsafe_code)]
 
-use std::collections::VecDeque;
-use std::net::TcpStream;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use log::{info, warn};
-use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::protocol::CloseFrame;
-use tungstenite::Message as Wire;
+use tungstenite::protocol::Role;
+use tungstenite::WebSocket;
 
-use crate::backoff::{Backoff, Decision, SplitMix64};
-use crate::endpoint::Endpoint;
-use crate::heartbeat::Heartbeat;
-use crate::link::Link;
-use crate::outbox::{from_wire, Outbox};
+use crate::session::{Command, Session, FOREVER};
+use crate::sys::{Epoll, Interest, Readiness, MAX_READY};
+use crate::wake::{WakeState, Waker};
 use crate::{Config, Error, Event, Message, ReadyState, SendError, Stats};
 
-mod open;
+mod connecting;
+mod link_io;
+mod request;
 
-/// What the next attempt will use, handed to the request hook (see
-/// [`Client::set_request_hook`]) so that it can renew a token or switch to a failover host.
-#[derive(Clone)]
-#[non_exhaustive]
-pub struct AttemptRequest {
-    /// The attempt's number.
-    pub attempt: u64,
-    /// The URL to connect to; starts as [`Config::url`].
-    pub url: String,
-    /// The request headers; start as [`Config::headers`].
-    pub headers: Vec<(String, String)>,
-}
-
-impl std::fmt::Debug for AttemptRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AttemptRequest")
-            .field("attempt", &self.attempt)
-            .field("url", &crate::redact::url(&self.url))
-            .field("headers", &crate::redact::headers(&self.headers))
-            .finish()
-    }
-}
-
-type RequestHook = Box<dyn FnMut(&mut AttemptRequest) + Send>;
-
-/// One attempt's target and upgrade request, made when the attempt is announced.
-struct Prepared {
-    url: String,
-    endpoint: Endpoint,
-    request: tungstenite::handshake::client::Request,
-}
+use connecting::{Connecting, TOKEN_CONN, TOKEN_WAKE};
+use link_io::LinkIo;
+pub use request::AttemptRequest;
 
 /// Frames read past the caller's deadline while input may still be buffered.
 const MAX_EXTRA_READS: u32 = 64;
-
-/// Far enough to mean "no deadline" without overflowing `Instant`.
-const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-
-enum Phase {
-    /// The next attempt is due at `at`; `announced` once `Connecting` went out.
-    Idle {
-        at: Instant,
-        announced: bool,
-    },
-    Open(Box<Link>),
-    /// A local close: queued messages go first, then the Close frame, then the reply.
-    Closing {
-        link: Box<Link>,
-        deadline: Instant,
-        code: u16,
-        reason: String,
-        close_sent: bool,
-    },
-    Stopped,
-}
+/// Rounds in a row in which the session was due but nothing moved before the driver waits a
+/// little anyway: a guard against a tight loop, should a deadline ever fail to move on.
+const MAX_IDLE_ROUNDS: u32 = 8;
 
 /// A WebSocket client that keeps one connection alive: heartbeat, dead-link detection,
 /// reconnection with backoff, and an outbox that loses nothing. Single-threaded and blocking;
-/// drive it with [`poll`](Client::poll) or [`run`](Client::run).
+/// drive it with [`poll`](Client::poll) or [`run`](Client::run), or wait on
+/// [`fd`](Client::fd) in your own `poll(2)` loop.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -96,31 +51,23 @@ enum Phase {
 /// }
 /// ```
 pub struct Client {
-    config: Config,
-    endpoint: Endpoint,
+    session: Session,
+    epoll: Epoll,
+    wake: Arc<WakeState>,
     #[cfg(feature = "tls")]
     tls: Option<native_tls::TlsConnector>,
-    phase: Phase,
-    events: VecDeque<Event>,
-    outbox: Outbox,
-    backoff: Backoff,
-    stats: Stats,
-    attempt: u64,
-    proxy: Option<crate::proxy::Proxy>,
-    hook: Option<RequestHook>,
-    /// The next attempt, prepared when it was announced.
-    prepared: Option<Result<Prepared, Error>>,
-    /// The application heartbeat message, built once.
-    app_ping: Option<Wire>,
-    /// Bytes and messages of links already gone, so stats survive reconnects.
+    connecting: Connecting,
+    link: Option<LinkIo>,
+    /// The link's registered epoll interest.
+    link_interest: Interest,
+    /// The link's socket was reported readable and has not been read dry since.
+    link_readable: bool,
+    /// Bytes in and out of links already gone, so stats survive reconnects.
     closed_links: (u64, u64),
-    /// When the client was made: what [`next_wakeup`](Client::next_wakeup) answers for "at
-    /// once", a past instant that no caller's reading of the clock can precede.
-    at_once: Instant,
 }
 
 impl Client {
-    /// Validates `config` and creates a client. No I/O happens until the first
+    /// Validates `config` and creates a client. No network I/O happens until the first
     /// [`poll`](Client::poll). Errors name the offending field.
     ///
     /// ```
@@ -135,36 +82,20 @@ impl Client {
             crate::endpoint::Scheme::Wss => Some(crate::tls::connector(&config.tls)?),
             crate::endpoint::Scheme::Ws => None,
         };
-        let proxy = config
-            .proxy
-            .as_deref()
-            .map(crate::proxy::Proxy::parse)
-            .transpose()?;
-        let seed = config.seed.unwrap_or_else(SplitMix64::random_seed);
+        let epoll = Epoll::new()?;
+        let wake = Arc::new(WakeState::new()?);
+        epoll.add(wake.fd.as_fd().as_raw_fd(), TOKEN_WAKE, Interest::READ)?;
         Ok(Client {
-            backoff: Backoff::new(config.backoff.clone(), SplitMix64::new(seed)),
-            outbox: Outbox::new(config.outbox.max_messages, config.outbox.max_bytes),
-            endpoint,
+            session: Session::new(config, endpoint, Instant::now())?,
+            epoll,
+            wake,
             #[cfg(feature = "tls")]
             tls,
-            phase: Phase::Idle {
-                at: Instant::now(),
-                announced: false,
-            },
-            events: VecDeque::new(),
-            stats: Stats::default(),
-            attempt: 0,
-            proxy,
-            hook: None,
-            prepared: None,
-            app_ping: config
-                .heartbeat
-                .app_heartbeat
-                .as_ref()
-                .map(|a| into_wire(a.ping.clone())),
+            connecting: Connecting::default(),
+            link: None,
+            link_interest: Interest::READ,
+            link_readable: false,
             closed_links: (0, 0),
-            at_once: Instant::now(),
-            config,
         })
     }
 
@@ -182,156 +113,152 @@ impl Client {
     /// });
     /// ```
     pub fn set_request_hook(&mut self, hook: impl FnMut(&mut AttemptRequest) + Send + 'static) {
-        self.hook = Some(Box::new(hook));
+        self.session.set_hook(Box::new(hook));
     }
 
-    /// Blocks for at most `timeout` (longer only while a connect attempt runs, which
-    /// `connect_timeout` bounds) and returns the next event, or `None` if nothing happened.
+    /// A handle that interrupts a blocked [`poll`](Client::poll) or [`run`](Client::run) from
+    /// another thread (see [`Waker`]).
+    pub fn waker(&self) -> Waker {
+        Waker {
+            state: self.wake.clone(),
+        }
+    }
+
+    /// Waits at most `timeout` for the next event and returns it, or `None` if nothing
+    /// happened (or a [`Waker`] fired). In every phase (name resolution, TCP connect, proxy,
+    /// TLS handshake, upgrade, open, closing, waiting to reconnect) it returns by `timeout`,
+    /// give or take the scheduler: every connect step is non-blocking and waits here.
     ///
-    /// While connected, the socket read waits until the next heartbeat deadline, so an idle
-    /// link wakes once per ping interval. Returns `None` at once when the client is stopped.
+    /// While connected, the wait lasts until the next heartbeat deadline, so an idle link wakes
+    /// once per ping interval. Returns `None` at once when the client is stopped.
     pub fn poll(&mut self, timeout: Duration) -> Option<Event> {
         let deadline = Instant::now() + timeout.min(FOREVER);
+        let mut waited = false;
         let mut extra_reads = 0;
+        let mut idle_rounds = 0;
         loop {
-            if let Some(event) = self.events.pop_front() {
+            if let Some(event) = self.session.poll_event() {
                 return Some(event);
             }
-            let phase = std::mem::replace(&mut self.phase, Phase::Stopped);
-            self.phase = match phase {
-                Phase::Stopped => return None,
-                Phase::Idle { at, announced } => self.step_idle(at, announced, deadline),
-                Phase::Open(link) => self.step_open(link, deadline),
-                Phase::Closing {
-                    link,
-                    deadline: close_by,
-                    code,
-                    reason,
-                    close_sent,
-                } => self.step_closing(link, close_by, code, reason, close_sent, deadline),
-            };
-            if self.events.is_empty() && Instant::now() >= deadline {
-                // A frame that made no event (a ping, a pong) may hide more input in
-                // tungstenite's buffer, where the socket's readiness cannot show it: keep
-                // reading that, a bounded number of frames, before reporting "nothing".
+            let now = Instant::now();
+            self.session.handle_timeout(now);
+            self.run_commands(now);
+            if self.session.has_events() {
+                continue;
+            }
+            if self.session.is_stopped() {
+                return None;
+            }
+            if self.read_link(now) {
+                idle_rounds = 0;
+                continue;
+            }
+            let next = self.session.poll_timeout().unwrap_or(deadline);
+            if waited && now >= deadline && next > now {
+                // A frame that made no event may hide more input in tungstenite's buffer,
+                // where readiness cannot show it: read that, a bounded number of frames.
                 extra_reads += 1;
                 if !self.has_buffered_input() || extra_reads > MAX_EXTRA_READS {
                     return None;
                 }
+                continue;
+            }
+            let mut until = next.min(deadline);
+            if until <= now {
+                idle_rounds += 1;
+                if idle_rounds > MAX_IDLE_ROUNDS {
+                    log::warn!("session due at once without progress; waiting 1 ms");
+                    until = now + Duration::from_millis(1);
+                    idle_rounds = 0;
+                }
+            } else {
+                idle_rounds = 0;
+            }
+            let woken = self.wait(until, now);
+            waited = true;
+            if woken {
+                return self.session.poll_event();
             }
         }
     }
 
     /// Sends `msg` now if the link is open, else keeps it in the outbox for the next link.
+    /// Never blocks: what the socket cannot take now waits until it can.
     ///
     /// Queued messages keep their order and go before newer ones, but after anything sent in
     /// reply to [`Event::Connected`]. A message that does not fit is handed back.
     pub fn send(&mut self, msg: impl Into<Message>) -> Result<(), SendError> {
-        let msg = msg.into();
-        if msg.len() > self.config.max_message_size {
-            return Err(SendError::TooLarge(msg));
-        }
-        if !self.outbox.has_room_for(msg.len()) {
-            return Err(SendError::OutboxFull(msg));
-        }
-        let wire = into_wire(msg);
-        match &mut self.phase {
-            Phase::Stopped | Phase::Closing { .. } => Err(SendError::Closed(from_wire(wire))),
-            Phase::Open(link)
-                if (link.hold_outbox || self.outbox.queued_len() == 0)
-                    && !link.is_stalled()
-                    && link.broken.is_none() =>
-            {
-                self.outbox.push_in_flight(wire.clone());
-                // Never blocks: what the socket cannot take now waits in the stalled link.
-                if let Err(reason) = link.write(wire) {
-                    link.broken = Some(reason);
+        let Some(wire) = self.session.send(msg.into())? else {
+            return Ok(());
+        };
+        if let Some(link) = &mut self.link {
+            match link.write(wire) {
+                Ok(stalled) => {
+                    let (frames, bytes) = (link.frames_taken(), link.bytes().1);
+                    // The clock is read only when a write stalls: not once per message.
+                    let stalled_at = stalled.then(Instant::now);
+                    self.session.handle_written(frames, bytes, stalled_at);
+                    self.update_link_interest();
                 }
-                open::account(&mut self.outbox, &mut self.stats, link);
-                Ok(())
+                // Judged at the next poll; `send` only reports the acceptance.
+                Err(reason) => self.session.handle_send_error(reason),
             }
-            _ => self
-                .outbox
-                .push(wire)
-                .map_err(|w| SendError::OutboxFull(from_wire(w))),
         }
+        Ok(())
     }
 
     /// Closes with code 1000 (normal closure): queued messages are sent first, then a Close
     /// frame; the server's reply is awaited for at most `close_timeout`. Keep polling until
-    /// [`Event::Closed`]. No reconnect follows.
+    /// [`Event::Closed`]. No reconnect follows. Without an open link (waiting to reconnect,
+    /// or an attempt under way, which is abandoned) `Closed` comes at the next poll.
     pub fn close(&mut self) {
         self.close_with(1000, "");
     }
 
     /// Like [`close`](Client::close) with a chosen code (e.g. 1001, going away) and reason.
     pub fn close_with(&mut self, code: u16, reason: &str) {
-        let phase = std::mem::replace(&mut self.phase, Phase::Stopped);
-        self.phase = match phase {
-            Phase::Open(link) => {
-                info!("closing with code {code}");
-                let mut link = link;
-                link.hold_outbox = false;
-                Phase::Closing {
-                    link,
-                    deadline: Instant::now() + self.config.close_timeout,
-                    code,
-                    reason: reason.to_string(),
-                    close_sent: false,
-                }
-            }
-            Phase::Idle { .. } => {
-                info!("closed while not connected");
-                self.events.push_back(Event::Closed { code: None });
-                Phase::Stopped
-            }
-            other => other,
-        };
+        let now = Instant::now();
+        self.session.close(code, reason, now);
+        self.run_commands(now);
     }
 
     /// Messages that were never handed to the kernel: call after [`Event::Closed`] or
     /// [`Event::GaveUp`] to keep them (e.g. on flash) rather than lose them.
     pub fn take_unsent(&mut self) -> Vec<Message> {
-        self.outbox.drain_all()
+        self.session.take_unsent()
     }
 
     /// The connection state.
     pub fn ready_state(&self) -> ReadyState {
-        match &self.phase {
-            Phase::Idle { .. } if self.attempt == 0 => ReadyState::Connecting,
-            Phase::Idle { at, .. } if *at > Instant::now() => ReadyState::WaitingToReconnect,
-            Phase::Idle { .. } => ReadyState::Connecting,
-            Phase::Open(_) => ReadyState::Open,
-            Phase::Closing { .. } => ReadyState::Closing,
-            Phase::Stopped => ReadyState::Closed,
-        }
+        self.session.ready_state(Instant::now())
     }
 
     /// Payload bytes accepted by [`send`](Client::send) and not yet taken by the kernel.
     pub fn buffered_amount(&self) -> usize {
-        self.outbox.bytes()
+        self.session.buffered_amount()
     }
 
     /// Messages accepted by [`send`](Client::send) and not yet taken by the kernel.
     pub fn buffered_messages(&self) -> usize {
-        self.outbox.len()
+        self.session.buffered_messages()
     }
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
-        let mut s = self.stats.clone();
+        let mut s = self.session.stats().clone();
         s.bytes_in = self.closed_links.0;
         s.bytes_out = self.closed_links.1;
-        if let Some(link) = self.link() {
-            s.bytes_in += link.ws.get_ref().bytes_in;
-            s.bytes_out += link.ws.get_ref().bytes_out;
+        if let Some(link) = &self.link {
+            let (bytes_in, bytes_out) = link.bytes();
+            s.bytes_in += bytes_in;
+            s.bytes_out += bytes_out;
         }
         s
     }
 
-    /// When the client next has something to do, for applications that wait on the socket
-    /// themselves (see [`socket`](Client::socket)); `None` when stopped. "At once" is an
-    /// instant in the past, so `next_wakeup() <= now` holds whenever the caller read `now`.
+    /// When the client next has something to do, for applications that wait on
+    /// [`fd`](Client::fd) themselves; exact in every phase. `None` when stopped. "At once" is
+    /// an instant in the past, so `next_wakeup() <= now` holds whenever the caller read `now`.
     ///
     /// ```
     /// use std::time::Instant;
@@ -342,256 +269,279 @@ impl Client {
     /// assert!(matches!(client.poll(std::time::Duration::ZERO), Some(wsbeat::Event::Closed { .. })));
     /// ```
     pub fn next_wakeup(&self) -> Option<Instant> {
-        // No clock reading: a producer calls this after every message. "At once" must not be a
-        // fresh `Instant::now()`, which would be later than the caller's `now` and never due.
-        let at_once = self.at_once;
-        if !self.events.is_empty() {
-            return Some(at_once);
+        // No clock reading: a producer calls this after every message.
+        let next = self.session.poll_timeout();
+        if self.has_buffered_input() || self.wake.is_set() {
+            return next.map(|_| self.session.poll_timeout_at_once());
         }
-        match &self.phase {
-            Phase::Idle { at, .. } => Some(*at),
-            // Something to write, report or read from a buffer: at once.
-            Phase::Open(link)
-                if link.broken.is_some()
-                    || link.hold_outbox
-                    || link.has_buffered_input()
-                    || (self.outbox.queued_len() > 0 && !link.is_stalled()) =>
-            {
-                Some(at_once)
-            }
-            // A stalled write waits for writability (see `wants_write`) or its timeout.
-            Phase::Open(link) => Some(
-                link.stall_deadline()
-                    .map_or(link.heartbeat.next_deadline(), |s| {
-                        s.min(link.heartbeat.next_deadline())
-                    }),
-            ),
-            Phase::Closing {
-                deadline,
-                link,
-                close_sent,
-                ..
-            } if link.has_buffered_input() || (!close_sent && !link.is_stalled()) => Some(at_once),
-            Phase::Closing { deadline, .. } => Some(*deadline),
-            Phase::Stopped => None,
-        }
+        next
     }
 
-    /// Whether the open link has output the socket could not take yet: an application waiting
-    /// on [`socket`](Client::socket) itself should then also wait for it to be writable.
+    /// Whether the open link has output the socket could not take yet (it waits for the
+    /// socket to become writable; [`fd`](Client::fd) reports that too).
     pub fn wants_write(&self) -> bool {
-        self.link().is_some_and(Link::is_stalled)
+        self.session.link_stalled()
     }
 
-    /// The TCP socket of the open link, for applications that wait on several sources with
-    /// `poll(2)`: when it is readable (or writable, if [`wants_write`](Client::wants_write)),
-    /// or [`next_wakeup`](Client::next_wakeup) has passed, call [`poll`](Client::poll) with a
-    /// zero timeout until it returns `None`.
-    pub fn socket(&self) -> Option<&TcpStream> {
-        self.link().map(|l| l.ws.get_ref().transport().tcp())
+    /// One descriptor for applications that wait on several sources with `poll(2)` or
+    /// `epoll`: it is readable whenever the client has something to do in any phase (the link
+    /// or a connect attempt's sockets are ready, or a [`Waker`] fired). Wait for it to be
+    /// readable, or for [`next_wakeup`](Client::next_wakeup), then call
+    /// [`poll`](Client::poll) with a zero timeout until it returns `None`. The descriptor
+    /// stays the same for the client's whole life; it is only for waiting (do not read it).
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.epoll.as_fd()
     }
 
     /// Whether the client has stopped (closed or gave up) and will do nothing more.
     pub fn is_stopped(&self) -> bool {
-        matches!(self.phase, Phase::Stopped) && self.events.is_empty()
+        self.session.is_stopped()
     }
 
     fn has_buffered_input(&self) -> bool {
-        self.link().is_some_and(Link::has_buffered_input)
+        self.link.as_ref().is_some_and(LinkIo::has_buffered_input)
     }
 
-    fn link(&self) -> Option<&Link> {
-        match &self.phase {
-            Phase::Open(link) | Phase::Closing { link, .. } => Some(link),
-            _ => None,
+    /// Does what the session asks, in order, feeding each result back at once.
+    fn run_commands(&mut self, now: Instant) {
+        while let Some(command) = self.session.poll_command() {
+            self.execute(command, now);
         }
+        self.connecting.update_interest(&self.epoll);
+        self.update_link_interest();
     }
 
-    fn step_idle(&mut self, at: Instant, announced: bool, deadline: Instant) -> Phase {
-        let now = Instant::now();
-        if now < at {
-            if now < deadline {
-                std::thread::sleep(at.min(deadline) - now);
+    fn execute(&mut self, command: Command, now: Instant) {
+        let c = &mut self.connecting;
+        match command {
+            Command::LoadResolver => {
+                let system = crate::dns::SystemConfig::load();
+                self.session.handle_resolver(&system, now);
             }
-            return Phase::Idle { at, announced };
-        }
-        if !announced {
-            // The hook runs now, so the event names the URL this attempt will really use.
-            let prepared = self.prepare(self.attempt + 1);
-            let url = match &prepared {
-                Ok(p) => crate::redact::url(&p.url),
-                Err(_) => crate::redact::url(&self.config.url),
-            };
-            self.prepared = Some(prepared);
-            self.events.push_back(Event::Connecting {
-                attempt: self.attempt + 1,
-                url,
-            });
-            return Phase::Idle {
-                at,
-                announced: true,
-            };
-        }
-        self.connect()
-    }
-
-    fn connect(&mut self) -> Phase {
-        self.attempt += 1;
-        self.stats.attempts += 1;
-        self.backoff.on_attempt();
-        let attempt = self.attempt;
-        let started = Instant::now();
-        let prepared = match self.prepared.take() {
-            Some(p) => p,
-            None => self.prepare(attempt),
-        };
-        let opened = prepared.and_then(|Prepared { url, endpoint, request }| {
-            info!("connecting to {} (attempt {attempt})", crate::redact::url(&url));
+            Command::SendDatagram(d) => c.send_datagram(&self.epoll, d.to, &d.payload),
+            Command::Connect { id, addr } => {
+                if let Err(e) = c.connect(&self.epoll, id, addr) {
+                    self.session.handle_tcp(id, Err(e), now);
+                }
+            }
+            Command::Choose { id } => {
+                if let Err(e) = c.choose(&self.epoll, id) {
+                    self.session.handle_connect_error(Some(Error::Io(e)), now);
+                }
+            }
+            Command::Write(bytes) => {
+                c.write(&bytes);
+                c.flush(&mut self.session, now);
+            }
+            Command::Unread(bytes) => c.unread(bytes),
             #[cfg(feature = "tls")]
-            if self.config.tls.danger_accept_invalid_certs
-                && endpoint.scheme == crate::endpoint::Scheme::Wss
+            Command::StartTls { host } => {
+                if self.tls.is_none() {
+                    // A request hook switched to wss: build the connector once, now.
+                    match crate::tls::connector(&self.session.config().tls) {
+                        Ok(t) => self.tls = Some(t),
+                        Err(e) => return self.session.handle_tls(Err(e), now),
+                    }
+                }
+                if let Some(tls) = &self.tls {
+                    self.connecting
+                        .start_tls(tls, &host, &mut self.session, now);
+                }
+            }
+            #[cfg(not(feature = "tls"))]
+            Command::StartTls { .. } => {
+                let e = Error::config("url", "wss:// needs the `tls` cargo feature");
+                self.session.handle_tls(Err(e), now);
+            }
+            Command::Open { tail } => self.open(tail, now),
+            Command::Abort => self.connecting.abort(),
+            Command::Send(wire) => self.link_io(now, |l| l.write(wire)),
+            Command::Ping { seq } => self.link_io(now, |l| l.ping(seq)),
+            Command::Flush => self.link_io(now, LinkIo::flush),
+            Command::SendClose { code, reason } => {
+                self.link_io(now, |l| l.send_close(code, &reason))
+            }
+            Command::Release => {
+                if let Some(link) = self.link.take() {
+                    let (bytes_in, bytes_out) = link.bytes();
+                    self.closed_links.0 += bytes_in;
+                    self.closed_links.1 += bytes_out;
+                }
+                self.link_readable = false;
+            }
+        }
+    }
+
+    /// Opens the WebSocket on the attempt's connection.
+    fn open(&mut self, tail: Vec<u8>, now: Instant) {
+        let Some(mut stream) = self.connecting.into_stream() else {
+            let e = std::io::Error::from(std::io::ErrorKind::NotConnected);
+            return self
+                .session
+                .handle_link_error(crate::DisconnectReason::Io(Error::Io(e)), now);
+        };
+        if let Err(e) = stream.end_connect_phase(&tail) {
+            return self
+                .session
+                .handle_link_error(crate::DisconnectReason::Io(Error::Io(e)), now);
+        }
+        let config = crate::transport::websocket_config(self.session.config());
+        let ws = WebSocket::from_partially_read(stream, tail, Role::Client, Some(config));
+        self.connecting.abort();
+        self.link = Some(LinkIo::new(ws));
+        self.link_interest = Interest::READ;
+        if let Some(link) = &self.link {
+            let fd = link.ws.get_ref().transport().tcp().as_raw_fd();
+            let _ = self.epoll.modify(fd, TOKEN_CONN, Interest::READ);
+        }
+    }
+
+    /// A write on the link, reported to the session.
+    fn link_io(
+        &mut self,
+        now: Instant,
+        op: impl FnOnce(&mut LinkIo) -> Result<link_io::Stalled, crate::DisconnectReason>,
+    ) {
+        let Some(link) = &mut self.link else {
+            return;
+        };
+        match op(link) {
+            Ok(stalled) => {
+                let (frames, bytes) = (link.frames_taken(), link.bytes().1);
+                self.session
+                    .handle_written(frames, bytes, stalled.then(Instant::now));
+            }
+            Err(reason) => self.session.handle_link_error(reason, now),
+        }
+    }
+
+    /// Reads one message from the link if input is known to be there. Returns whether
+    /// anything happened.
+    fn read_link(&mut self, now: Instant) -> bool {
+        let Some(link) = &mut self.link else {
+            return false;
+        };
+        if !(self.link_readable || link.has_buffered_input()) {
+            return false;
+        }
+        let result = link.read_once();
+        self.after_read(result, now)
+    }
+
+    /// Feeds a read's result to the session; returns whether anything happened.
+    fn after_read(
+        &mut self,
+        result: Result<Option<tungstenite::Message>, crate::DisconnectReason>,
+        now: Instant,
+    ) -> bool {
+        let Some(link) = &mut self.link else {
+            return false;
+        };
+        // Liveness is any byte, stamped once per message read.
+        let inbound = link.take_inbound();
+        let at = if inbound { Instant::now() } else { now };
+        if inbound {
+            self.session.handle_inbound(at);
+        }
+        match result {
+            Ok(Some(msg)) => {
+                self.session.handle_message(msg, at);
+                true
+            }
+            Ok(None) => {
+                self.link_readable = false;
+                inbound
+            }
+            Err(reason) => {
+                self.link_readable = false;
+                self.session.handle_link_error(reason, at);
+                true
+            }
+        }
+    }
+
+    /// Waits until `until` for readiness and hands it out. Returns whether a wake arrived.
+    fn wait(&mut self, until: Instant, now: Instant) -> bool {
+        let timeout = until.saturating_duration_since(now);
+        // While messages keep coming, one blocking read replaces `epoll_wait` + `recv`. It is
+        // bounded (`BLOCKING_READ_CAP`), and the wake flag is checked after it.
+        if let Some(link) = &mut self.link {
+            if link.waits_ended_by_input >= 2
+                && !self.session.link_stalled()
+                && !self.wake.is_set()
+                && link.tcp_mut().block_reads_until(until)
             {
-                warn!("insecure TLS: certificate and host name are NOT verified (danger_accept_invalid_certs)");
-            }
-            crate::transport::open(
-                &endpoint,
-                &self.config,
-                request,
-                self.proxy.as_ref(),
-                #[cfg(feature = "tls")]
-                self.tls.as_ref(),
-                started + self.config.connect_timeout,
-            )
-        });
-        match opened {
-            Ok(opened) => {
-                let now = Instant::now();
-                self.backoff.on_connected(now);
-                self.stats.connects += 1;
-                self.stats.connected_since = Some(now);
-                info!(
-                    "connected to {} (attempt {attempt}, {} ms)",
-                    opened.peer,
-                    now.duration_since(started).as_millis()
-                );
-                self.events.push_back(Event::Connected {
-                    attempt,
-                    handshake: now.duration_since(started),
-                    protocol: opened.protocol,
-                });
-                let heartbeat = Heartbeat::new(&self.config.heartbeat, now);
-                Phase::Open(Box::new(Link::new(
-                    opened.ws,
-                    heartbeat,
-                    self.config.write_timeout,
-                )))
-            }
-            Err(error) => {
-                warn!("connect attempt {attempt} failed: {error}");
-                let retry_after = match &error {
-                    Error::HttpStatus {
-                        status: 429 | 503,
-                        retry_after,
-                        ..
-                    } => *retry_after,
-                    _ => None,
-                };
-                let is_final = error
-                    .http_status()
-                    .is_some_and(|s| self.config.final_http_statuses.contains(&s));
-                self.events
-                    .push_back(Event::ConnectFailed { attempt, error });
-                if is_final {
-                    return self.give_up();
+                let result = link.read_once();
+                link.tcp_mut().stop_blocking_reads();
+                if !matches!(result, Ok(Some(_))) {
+                    link.waits_ended_by_input = 0;
                 }
-                let decision = self.backoff.on_attempt_failed(retry_after);
-                self.schedule(decision)
+                self.after_read(result, now);
+                return self.wake.is_set() && self.wake.take();
             }
         }
-    }
-
-    /// The endpoint and upgrade request of this attempt, after the request hook had its say.
-    fn prepare(&mut self, attempt: u64) -> Result<Prepared, Error> {
-        let Some(hook) = self.hook.as_mut() else {
-            let request =
-                crate::request::build(&self.endpoint, &self.config.headers, &self.config)?;
-            return Ok(Prepared {
-                url: self.config.url.clone(),
-                endpoint: self.endpoint.clone(),
-                request,
-            });
+        let mut ready = [Readiness::default(); MAX_READY];
+        let n = match self.epoll.wait(timeout, &mut ready) {
+            Ok(n) => n,
+            Err(e) => {
+                log::warn!("epoll_wait failed: {e}");
+                std::thread::sleep(timeout.min(Duration::from_millis(10)));
+                0
+            }
         };
-        let mut req = AttemptRequest {
-            attempt,
-            url: self.config.url.clone(),
-            headers: self.config.headers.clone(),
-        };
-        hook(&mut req);
-        let endpoint = Endpoint::parse(&req.url)?;
-        #[cfg(feature = "tls")]
-        if endpoint.scheme == crate::endpoint::Scheme::Wss && self.tls.is_none() {
-            self.tls = Some(crate::tls::connector(&self.config.tls)?);
-        }
-        let request = crate::request::build(&endpoint, &req.headers, &self.config)?;
-        Ok(Prepared {
-            url: req.url,
-            endpoint,
-            request,
-        })
-    }
-
-    /// Turns a backoff decision into the next phase and its event.
-    fn schedule(&mut self, decision: Decision) -> Phase {
-        match decision {
-            Decision::RetryAfter(delay) => {
-                info!(
-                    "reconnecting in {} ms (attempt {})",
-                    delay.as_millis(),
-                    self.attempt + 1
-                );
-                self.events.push_back(Event::Reconnecting {
-                    attempt: self.attempt + 1,
-                    delay,
-                });
-                Phase::Idle {
-                    at: Instant::now() + delay,
-                    announced: false,
+        let now = Instant::now();
+        let mut woken = false;
+        let mut link_ready = false;
+        for r in &ready[..n] {
+            match r.token {
+                TOKEN_WAKE => woken = self.wake.take(),
+                TOKEN_CONN if self.link.is_some() => {
+                    link_ready = true;
+                    if r.readable {
+                        self.link_readable = true;
+                    }
+                    if r.writable && self.session.link_stalled() {
+                        self.link_io(now, LinkIo::flush);
+                    }
                 }
+                token => self.connecting.ready(token, &mut self.session, now),
             }
-            Decision::GiveUp => self.give_up(),
         }
+        if let Some(link) = &mut self.link {
+            link.waits_ended_by_input = if link_ready && self.link_readable {
+                link.waits_ended_by_input.saturating_add(1)
+            } else {
+                0
+            };
+        }
+        woken
     }
 
-    fn give_up(&mut self) -> Phase {
-        let attempts = self.backoff.attempts_in_streak();
-        warn!("giving up after {attempts} attempts");
-        self.events.push_back(Event::GaveUp { attempts });
-        Phase::Stopped
+    /// Waits for writability too while the link is stalled.
+    fn update_link_interest(&mut self) {
+        let Some(link) = &self.link else {
+            return;
+        };
+        let want = Interest {
+            read: true,
+            write: self.session.link_stalled(),
+        };
+        if want != self.link_interest {
+            let fd = link.ws.get_ref().transport().tcp().as_raw_fd();
+            if self.epoll.modify(fd, TOKEN_CONN, want).is_ok() {
+                self.link_interest = want;
+            }
+        }
     }
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("url", &crate::redact::url(&self.config.url))
+            .field("url", &crate::redact::url(&self.session.config().url))
             .field("ready_state", &self.ready_state())
-            .field("attempt", &self.attempt)
-            .field("buffered_messages", &self.outbox.len())
+            .field("attempt", &self.session.attempts())
+            .field("buffered_messages", &self.session.buffered_messages())
             .finish()
-    }
-}
-
-pub(crate) fn into_wire(msg: Message) -> Wire {
-    match msg {
-        Message::Text(s) => Wire::Text(s),
-        Message::Binary(b) => Wire::Binary(b),
-    }
-}
-
-/// A Close frame with `code` and `reason`.
-pub(crate) fn close_frame(code: u16, reason: &str) -> CloseFrame {
-    CloseFrame {
-        code: CloseCode::from(code),
-        reason: reason.into(),
     }
 }

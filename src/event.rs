@@ -2,7 +2,7 @@
 #![forbid(unsafe_code)]
 
 use std::fmt::{self, Write as _};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::Error;
 pub use tungstenite::{Bytes, Utf8Bytes};
@@ -207,12 +207,15 @@ impl fmt::Display for DisconnectReason {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Event {
-    /// A connect attempt is about to start (resolve, TCP, TLS, upgrade).
+    /// A connect attempt starts (resolve, TCP, TLS, upgrade, each step non-blocking).
     Connecting {
         /// Attempt number.
         attempt: u64,
         /// The URL with credentials and tokens redacted.
         url: String,
+        /// When the attempt started, by the client's clock: never before the `at` of the
+        /// [`Event::Reconnecting`] that scheduled it.
+        at: Instant,
     },
     /// The link is open. Messages queued while offline are sent at the next
     /// [`poll`](crate::Client::poll), after anything the application sends in reply to this
@@ -267,6 +270,8 @@ pub enum Event {
         attempt: u64,
         /// Wait before it.
         delay: Duration,
+        /// When it is due: the instant the delay was counted from, plus `delay`.
+        at: Instant,
     },
     /// No more attempts: `max_retries` failed retries in a row, or the server used a final
     /// close code. The client is stopped.

@@ -64,27 +64,28 @@
 mod backoff;
 mod client;
 mod config;
+mod dns;
 mod endpoint;
 mod error;
 mod event;
 mod handler;
+mod head;
 mod heartbeat;
-mod link;
 mod outbox;
 #[cfg(test)]
 mod props;
 mod proxy;
 mod redact;
 mod request;
+mod session;
 mod stats;
 mod stream;
 mod sys;
-#[cfg(test)]
-mod testing;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
 mod upgrade;
+mod wake;
 
 pub use client::{AttemptRequest, Client};
 pub use config::{AppHeartbeat, BackoffConfig, Config, HeartbeatConfig, OutboxConfig};
@@ -94,3 +95,4 @@ pub use handler::{Handler, RunEnd};
 pub use stats::Stats;
 #[cfg(feature = "tls")]
 pub use tls::{ClientIdentity, TlsConfig};
+pub use wake::Waker;

@@ -2,15 +2,12 @@
 //! the conventional `https_proxy` / `http_proxy` / `no_proxy` variables.
 #![forbid(unsafe_code)]
 
-use std::io::{Read, Write};
-use std::time::Duration;
-
 use tungstenite::http::Uri;
 
 use crate::Error;
 
 /// Largest proxy response header accepted.
-const MAX_RESPONSE: usize = 8 * 1024;
+pub(crate) const MAX_RESPONSE: usize = 8 * 1024;
 
 /// A parsed proxy address.
 #[derive(Clone, Debug)]
@@ -97,55 +94,39 @@ fn excluded(no_proxy: &str, host: &str) -> bool {
         })
 }
 
-/// Asks the proxy behind `stream` for a tunnel to `target` (`host:port`). Timeouts come from
-/// the stream (it enforces the connect deadline).
-pub(crate) fn tunnel<S: Read + Write>(
-    stream: &mut S,
-    proxy: &Proxy,
-    target: &str,
-    timeout: Duration,
-) -> Result<(), Error> {
+/// The CONNECT request asking `proxy` for a tunnel to `target` (`host:port`).
+pub(crate) fn connect_request(proxy: &Proxy, target: &str) -> Vec<u8> {
     let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
     if let Some(auth) = &proxy.authorization {
         request.push_str(&format!("Proxy-Authorization: {auth}\r\n"));
     }
     request.push_str("\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| crate::transport::connect_io_error(e, timeout))?;
-    stream
-        .flush()
-        .map_err(|e| crate::transport::connect_io_error(e, timeout))?;
-    // Read the response header byte by byte: nothing beyond it may be consumed, it belongs to
-    // the tunnel. It is short, and this happens once per attempt.
-    let mut head = Vec::with_capacity(256);
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if head.len() >= MAX_RESPONSE {
-            return Err(proxy_error(None, "response header too large"));
-        }
-        match stream.read(&mut byte) {
-            Ok(0) => return Err(proxy_error(None, "proxy closed the connection")),
-            Ok(_) => head.push(byte[0]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(crate::transport::connect_io_error(e, timeout)),
-        }
-    }
-    let text = String::from_utf8_lossy(&head);
-    let status_line = text.lines().next().unwrap_or("");
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next().unwrap_or("");
-    let status: Option<u16> = parts.next().and_then(|s| s.parse().ok());
-    let reason = parts.next().unwrap_or("").trim();
-    match status {
-        Some(200..=299) if version.starts_with("HTTP/1.") => Ok(()),
-        Some(code) => Err(proxy_error(
+    request.into_bytes()
+}
+
+/// Judges the proxy's reply head: 2xx opens the tunnel; anything else is a refusal with the
+/// status.
+pub(crate) fn check_reply(head: &crate::head::Head) -> Result<(), Error> {
+    match head.status {
+        200..=299 => Ok(()),
+        code => Err(proxy_error(
             Some(code),
-            &format!("proxy refused the tunnel: {code} {reason}"),
+            &format!("proxy refused the tunnel: {code} {}", head.reason),
         )),
-        None => Err(proxy_error(None, "malformed proxy response")),
     }
+}
+
+/// A reply head that could not be read.
+pub(crate) fn head_error(e: crate::head::HeadError) -> Error {
+    match e {
+        crate::head::HeadError::TooLarge => proxy_error(None, "response header too large"),
+        crate::head::HeadError::Malformed(_) => proxy_error(None, "malformed proxy response"),
+    }
+}
+
+/// The proxy hung up before its reply was complete.
+pub(crate) fn closed_early() -> Error {
+    proxy_error(None, "proxy closed the connection")
 }
 
 fn proxy_error(status: Option<u16>, detail: &str) -> Error {
@@ -158,37 +139,26 @@ fn proxy_error(status: Option<u16>, detail: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Cursor;
+    use crate::head::{HeadReader, Parsed};
 
-    use crate::testing::Duplex;
-
-    fn run(response: &str, proxy_url: &str) -> (Result<(), Error>, String, usize) {
-        let mut s = Duplex {
-            input: Cursor::new(response.as_bytes().to_vec()),
-            output: Vec::new(),
-        };
-        let r = tunnel(
-            &mut s,
-            &Proxy::parse(proxy_url).unwrap(),
-            "h:443",
-            Duration::from_secs(1),
-        );
-        let left = response.len() - s.input.position() as usize;
-        (r, String::from_utf8(s.output).unwrap(), left)
+    fn run(response: &str) -> Result<Vec<u8>, Error> {
+        let mut reader = HeadReader::new(MAX_RESPONSE);
+        match reader.feed(response.as_bytes()) {
+            Ok(Parsed::Complete(head, tail)) => check_reply(&head).map(|()| tail),
+            Ok(Parsed::Partial) => Err(closed_early()),
+            Err(e) => Err(head_error(e)),
+        }
     }
 
     #[test]
-    fn connect_request_carries_target_and_basic_auth_and_reads_only_the_header() {
-        let (r, sent, left) = run(
-            "HTTP/1.1 200 Connection established\r\n\r\nTLS",
-            "http://u:p@proxy:3128",
-        );
-        assert!(r.is_ok());
+    fn connect_request_carries_target_and_basic_auth_and_the_tail_is_kept() {
+        let sent = connect_request(&Proxy::parse("http://u:p@proxy:3128").unwrap(), "h:443");
         assert_eq!(
-            sent,
+            String::from_utf8(sent).unwrap(),
             "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\nProxy-Authorization: Basic dTpw\r\n\r\n"
         );
-        assert_eq!(left, 3, "tunnel bytes must stay unread");
+        let tail = run("HTTP/1.1 200 Connection established\r\n\r\nTLS").unwrap();
+        assert_eq!(tail, b"TLS", "tunnel bytes belong to the next layer");
     }
 
     #[test]
@@ -197,7 +167,7 @@ mod tests {
             ("HTTP/1.1 407 Proxy Authentication Required\r\n\r\n", 407),
             ("HTTP/1.0 502 Bad Gateway\r\n\r\n", 502),
         ] {
-            match run(resp, "http://proxy").0 {
+            match run(resp) {
                 Err(Error::Proxy {
                     status: Some(c), ..
                 }) => assert_eq!(c, code),
@@ -205,11 +175,11 @@ mod tests {
             }
         }
         assert!(matches!(
-            run("garbage\r\n\r\n", "http://proxy").0,
+            run("garbage\r\n\r\n"),
             Err(Error::Proxy { status: None, .. })
         ));
         assert!(matches!(
-            run("HTTP/1.1 200 OK\r\n", "http://proxy").0,
+            run("HTTP/1.1 200 OK\r\n"),
             Err(Error::Proxy { status: None, .. })
         ));
     }

@@ -1,12 +1,13 @@
 //! TLS through native-tls (OpenSSL on Linux): the connector, built once per client, and a
-//! handshake driven here so that a read timeout mid-handshake resumes or times out cleanly
-//! (tungstenite's own TLS helper panics in that case).
+//! non-blocking handshake that the driver resumes whenever its socket is ready (the session
+//! judges the connect deadline).
 #![forbid(unsafe_code)]
 
 use std::fmt;
-use std::time::{Duration, Instant};
 
-use native_tls::{Certificate, HandshakeError, Identity, TlsConnector, TlsStream};
+use native_tls::{
+    Certificate, HandshakeError, Identity, MidHandshakeTlsStream, TlsConnector, TlsStream,
+};
 
 use crate::stream::Tcp;
 use crate::Error;
@@ -117,34 +118,60 @@ pub(crate) fn connector(config: &TlsConfig) -> Result<TlsConnector, Error> {
     b.build().map_err(|e| Error::config("tls", e.to_string()))
 }
 
-/// Runs the TLS handshake over `tcp`, resuming after read timeouts, until `deadline`.
-pub(crate) fn handshake(
-    connector: &TlsConnector,
-    host: &str,
-    tcp: Tcp,
-    deadline: Instant,
-    timeout: Duration,
-) -> Result<TlsStream<Tcp>, Error> {
-    let mut round = connector.connect(host, tcp);
-    loop {
-        match round {
-            Ok(stream) => return Ok(stream),
-            Err(HandshakeError::WouldBlock(mid)) => {
-                crate::transport::remaining(deadline, timeout)?;
-                round = mid.handshake();
-            }
-            Err(HandshakeError::Failure(e)) => return Err(classify(e, timeout)),
-        }
+/// Where a TLS handshake stands after one step.
+pub(crate) enum Handshake {
+    Done(TlsStream<Tcp>),
+    /// Needs more input, or room to write (see [`Tcp::write_blocked`]).
+    Pending(MidHandshakeTlsStream<Tcp>),
+    Failed(Error),
+}
+
+/// Starts the handshake for `host` over `tcp` (non-blocking: it goes as far as the bytes
+/// at hand allow).
+pub(crate) fn start(connector: &TlsConnector, host: &str, tcp: Tcp) -> Handshake {
+    step(connector.connect(host, tcp))
+}
+
+/// Resumes a handshake when its socket is ready.
+pub(crate) fn resume(mid: MidHandshakeTlsStream<Tcp>) -> Handshake {
+    step(mid.handshake())
+}
+
+fn step(round: Result<TlsStream<Tcp>, HandshakeError<Tcp>>) -> Handshake {
+    match round {
+        Ok(stream) => Handshake::Done(stream),
+        Err(HandshakeError::WouldBlock(mid)) => Handshake::Pending(mid),
+        Err(HandshakeError::Failure(e)) => Handshake::Failed(classify(e)),
     }
 }
 
-/// Names the cause of a TLS failure in words a field engineer recognises.
-fn classify(e: native_tls::Error, timeout: Duration) -> Error {
+/// An I/O error met through the TLS layer: a failure of TLS itself (an alert, a bad record)
+/// comes wrapped in an `io::Error` that carries the TLS library's error, while a socket
+/// failure is a plain OS error. Telling them apart by that type, never by message text: after
+/// our handshake and before the upgrade reply, a TLS failure is the server refusing us (a
+/// TLS 1.3 server judges our client certificate only then).
+pub(crate) fn io_error(e: std::io::Error, refused_by_server: bool) -> Error {
+    if e.get_ref().is_none() {
+        return Error::Io(e);
+    }
+    let detail = if refused_by_server {
+        format!("handshake refused by server ({e})")
+    } else {
+        format!("tls stream failed: {e}")
+    };
+    Error::Tls {
+        detail,
+        source: Some(Box::new(e)),
+    }
+}
+
+/// Names the cause of a TLS handshake failure in words a field engineer recognises.
+///
+/// The kind (a TLS error) is decided by the type; the words come from the description
+/// native-tls gives, because it exposes the certificate verification result only there.
+fn classify(e: native_tls::Error) -> Error {
     let text = e.to_string();
     let lower = text.to_ascii_lowercase();
-    if lower.contains("timed out") || lower.contains("connect deadline passed") {
-        return Error::ConnectTimeout(timeout);
-    }
     // An alert is the server refusing us (e.g. our client certificate); checked first, since
     // its text ("unknown ca") would otherwise read as our own verification failing.
     let cause = if lower.contains("alert") {

@@ -4,45 +4,18 @@
 //! then the stream and any bytes after the reply go to tungstenite.
 #![forbid(unsafe_code)]
 
-use std::io::{self, Read, Write};
-use std::time::Duration;
-
 use tungstenite::error::{ProtocolError, SubProtocolError};
 use tungstenite::handshake::client::Request;
 use tungstenite::handshake::derive_accept_key;
-use tungstenite::protocol::{Role, WebSocketConfig};
-use tungstenite::WebSocket;
 
+use crate::head::{Head, HeadError};
 use crate::Error;
 
 /// Largest upgrade reply accepted (tungstenite's own limit too).
-const MAX_REPLY: usize = 64 * 1024;
-/// Most headers parsed in the reply.
-const MAX_HEADERS: usize = 64;
+pub(crate) const MAX_REPLY: usize = 64 * 1024;
 
-/// A completed upgrade.
-pub(crate) struct Upgraded<S> {
-    pub ws: WebSocket<S>,
-    /// The subprotocol the server chose.
-    pub protocol: Option<String>,
-    /// Bytes that arrived right behind the reply (already handed to tungstenite).
-    pub tail: Vec<u8>,
-}
-
-/// Sends `request` over `stream` and checks the reply. Errors: the HTTP status of a refusal,
-/// a protocol error for a malformed or unverifiable reply, `ConnectTimeout` when the stream's
-/// deadline passes, the stream's own I/O error otherwise.
-pub(crate) fn upgrade<S: Read + Write>(
-    mut stream: S,
-    request: &Request,
-    config: WebSocketConfig,
-    timeout: Duration,
-) -> Result<Upgraded<S>, Error> {
-    let key = request
-        .headers()
-        .get("Sec-WebSocket-Key")
-        .map(|v| v.as_bytes().to_vec())
-        .ok_or_else(|| protocol(ProtocolError::MissingSecWebSocketKey))?;
+/// The request's bytes, as built (and validated) by `request.rs`.
+pub(crate) fn request_bytes(request: &Request) -> Vec<u8> {
     let mut head = Vec::with_capacity(512);
     let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
     head.extend_from_slice(format!("GET {path} HTTP/1.1\r\n").as_bytes());
@@ -53,87 +26,41 @@ pub(crate) fn upgrade<S: Read + Write>(
         head.extend_from_slice(b"\r\n");
     }
     head.extend_from_slice(b"\r\n");
-    stream
-        .write_all(&head)
-        .map_err(|e| crate::transport::connect_io_error(e, timeout))?;
-    stream
-        .flush()
-        .map_err(|e| crate::transport::connect_io_error(e, timeout))?;
+    head
+}
 
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    let (status, header_len, accept, protocol_chosen, upgrade_ok, retry_after) = loop {
-        let n = match stream.read(&mut chunk) {
-            Ok(0) => {
-                return Err(crate::transport::connect_io_error(
-                    io::ErrorKind::UnexpectedEof.into(),
-                    timeout,
-                ))
-            }
-            Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
-                ) =>
-            {
-                continue
-            }
-            Err(e) => return Err(crate::transport::connect_io_error(e, timeout)),
-        };
-        buf.extend_from_slice(&chunk[..n]);
-        if buf.len() > MAX_REPLY {
-            return Err(Error::Handshake(tungstenite::Error::AttackAttempt));
-        }
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut reply = httparse::Response::new(&mut headers);
-        match reply.parse(&buf) {
-            Ok(httparse::Status::Partial) => continue,
-            Ok(httparse::Status::Complete(len)) => {
-                let get = |name: &str| {
-                    reply
-                        .headers
-                        .iter()
-                        .find(|h| h.name.eq_ignore_ascii_case(name))
-                        .map(|h| String::from_utf8_lossy(h.value).trim().to_string())
-                };
-                let upgrade_ok = get("Upgrade")
-                    .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
-                    && get("Connection").is_some_and(|v| {
-                        v.split(',')
-                            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
-                    });
-                let retry_after = get("Retry-After")
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .map(Duration::from_secs);
-                break (
-                    reply.code.unwrap_or(0),
-                    len,
-                    get("Sec-WebSocket-Accept"),
-                    get("Sec-WebSocket-Protocol"),
-                    upgrade_ok,
-                    retry_after,
-                );
-            }
-            Err(e) => return Err(protocol(ProtocolError::HttparseError(e))),
-        }
-    };
-    if status != 101 {
-        let reason = tungstenite::http::StatusCode::from_u16(status)
+/// Checks the server's reply to `request`: the subprotocol it chose, or why the upgrade
+/// failed (the HTTP status of a refusal with its `Retry-After`; a protocol error for a
+/// missing upgrade, a wrong accept key or a subprotocol that was not offered).
+pub(crate) fn check_reply(request: &Request, reply: &Head) -> Result<Option<String>, Error> {
+    if reply.status != 101 {
+        let reason = tungstenite::http::StatusCode::from_u16(reply.status)
             .ok()
             .and_then(|s| s.canonical_reason())
             .unwrap_or("")
             .to_string();
         return Err(Error::HttpStatus {
-            status,
+            status: reply.status,
             reason,
-            retry_after,
+            retry_after: reply.retry_after(),
         });
     }
+    let upgrade_ok = reply
+        .get("Upgrade")
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+        && reply.get("Connection").is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+        });
     if !upgrade_ok {
         return Err(protocol(ProtocolError::MissingUpgradeWebSocketHeader));
     }
-    if accept.as_deref() != Some(derive_accept_key(&key).as_str()) {
+    let key = request
+        .headers()
+        .get("Sec-WebSocket-Key")
+        .map(|v| v.as_bytes())
+        .ok_or_else(|| protocol(ProtocolError::MissingSecWebSocketKey))?;
+    if reply.get("Sec-WebSocket-Accept") != Some(derive_accept_key(key).as_str()) {
         return Err(protocol(ProtocolError::SecWebSocketAcceptKeyMismatch));
     }
     let offered = request
@@ -141,20 +68,23 @@ pub(crate) fn upgrade<S: Read + Write>(
         .get("Sec-WebSocket-Protocol")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if let Some(chosen) = &protocol_chosen {
+    let chosen = reply.get("Sec-WebSocket-Protocol").map(str::to_string);
+    if let Some(chosen) = &chosen {
         if !offered.split(',').any(|p| p.trim() == chosen) {
             return Err(protocol(ProtocolError::SecWebSocketSubProtocolError(
                 SubProtocolError::InvalidSubProtocol,
             )));
         }
     }
-    let tail = buf[header_len..].to_vec();
-    let ws = WebSocket::from_partially_read(stream, tail.clone(), Role::Client, Some(config));
-    Ok(Upgraded {
-        ws,
-        protocol: protocol_chosen,
-        tail,
-    })
+    Ok(chosen)
+}
+
+/// A reply head that could not be read.
+pub(crate) fn head_error(e: HeadError) -> Error {
+    match e {
+        HeadError::TooLarge => Error::Handshake(tungstenite::Error::AttackAttempt),
+        HeadError::Malformed(e) => protocol(ProtocolError::HttparseError(e)),
+    }
 }
 
 fn protocol(e: ProtocolError) -> Error {
@@ -164,9 +94,8 @@ fn protocol(e: ProtocolError) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Cursor;
-
-    use crate::testing::Duplex;
+    use crate::head::{HeadReader, Parsed};
+    use std::time::Duration;
 
     fn request(protocols: &str) -> Request {
         let mut b = Request::builder()
@@ -184,32 +113,24 @@ mod tests {
     }
 
     fn run(reply: &str, protocols: &str) -> (Result<Option<String>, Error>, Vec<u8>) {
+        let req = request(protocols);
         let mut input = reply.as_bytes().to_vec();
         input.extend_from_slice(&[0x81, 0x02, b'h', b'i']); // a frame right behind the reply
-        let stream = Duplex {
-            input: Cursor::new(input),
-            output: Vec::new(),
-        };
-        match upgrade(
-            stream,
-            &request(protocols),
-            WebSocketConfig::default(),
-            Duration::from_secs(1),
-        ) {
-            Ok(Upgraded {
-                mut ws,
-                protocol: p,
-                ..
-            }) => {
-                let msg = ws.read().unwrap();
-                assert_eq!(
-                    msg.to_text().unwrap(),
-                    "hi",
-                    "bytes after the reply reach tungstenite"
-                );
-                (Ok(p), ws.get_ref().output.clone())
+        let mut reader = HeadReader::new(MAX_REPLY);
+        match reader.feed(&input) {
+            Ok(Parsed::Complete(head, tail)) => {
+                let r = check_reply(&req, &head);
+                if r.is_ok() {
+                    assert_eq!(
+                        tail,
+                        [0x81, 0x02, b'h', b'i'],
+                        "bytes after the reply are kept"
+                    );
+                }
+                (r, request_bytes(&req))
             }
-            Err(e) => (Err(e), Vec::new()),
+            Ok(Parsed::Partial) => panic!("partial"),
+            Err(e) => (Err(head_error(e)), Vec::new()),
         }
     }
 
@@ -271,20 +192,5 @@ mod tests {
             run("garbage\r\n\r\n", "").0,
             Err(Error::Handshake(_))
         ));
-    }
-
-    #[test]
-    fn a_server_that_hangs_up_mid_reply_is_an_io_error() {
-        let stream = Duplex {
-            input: Cursor::new(b"HTTP/1.1 101".to_vec()),
-            output: Vec::new(),
-        };
-        let r = upgrade(
-            stream,
-            &request(""),
-            WebSocketConfig::default(),
-            Duration::from_secs(1),
-        );
-        assert!(matches!(r, Err(Error::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof));
     }
 }

@@ -76,7 +76,7 @@ impl EventSink {
 
     fn describe(&self, event: &Event) -> Option<Line> {
         let line = match event {
-            Event::Connecting { attempt, url } => self
+            Event::Connecting { attempt, url, .. } => self
                 .line("connecting")
                 .int("attempt", *attempt)
                 .str("url", url),
@@ -109,7 +109,7 @@ impl EventSink {
                 .int("attempt", *attempt)
                 .str("error", &error.to_string())
                 .opt_int("http_status", error.http_status()),
-            Event::Reconnecting { attempt, delay } => self
+            Event::Reconnecting { attempt, delay, .. } => self
                 .line("reconnecting")
                 .int("attempt", *attempt)
                 .int("delay_ms", delay.as_millis()),

@@ -1,5 +1,6 @@
-//! The one I/O thread: `poll(2)` on stdin, the client's socket and the signal pipe, with the
-//! client's own next deadline as the timeout; then `Client::poll(0)` until it has nothing more.
+//! The one I/O thread: `poll(2)` on stdin and the client's descriptor (readable when any
+//! socket of any phase is ready, or a signal woke the client), with the client's own next
+//! deadline as the timeout; then `Client::poll(0)` until it has nothing more.
 //!
 //! The library keeps its clock (heartbeat, dead-link bound, backoff) whether stdin is idle,
 //! busy or closed, because every wait here ends at `next_wakeup()`; and a stdin line goes to
@@ -25,8 +26,8 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
 /// Events handled before stdin and signals get a look-in, so a flooding server cannot starve
 /// them.
 const MAX_EVENTS_PER_ROUND: usize = 256;
-/// Wait used when the client wants to run now but made no progress last time (a write the
-/// server does not take): wake on writability instead of spinning.
+/// Wait used when the client wants to run now but made no progress last time: a guard
+/// against spinning (the client's descriptor reports writability after a stall itself).
 const STALL_WAIT: Duration = Duration::from_millis(10);
 
 /// Exit statuses.
@@ -55,8 +56,6 @@ pub struct IoLoop {
     progress: bool,
     /// Lines refused (not UTF-8, too long) or dropped at a signal, for the final count.
     dropped: usize,
-    /// The last feed stopped because the socket could take no more: wait for POLLOUT.
-    blocked_on_socket: bool,
 }
 
 impl IoLoop {
@@ -84,7 +83,6 @@ impl IoLoop {
             more: false,
             progress: true,
             dropped: 0,
-            blocked_on_socket: false,
         }
     }
 
@@ -177,23 +175,11 @@ impl IoLoop {
         n
     }
 
-    /// Hands pending lines to the client, in order, until the outbox is full or the socket
-    /// cannot take more.
-    ///
-    /// `Client::send` on an open link writes at once and blocks until the kernel takes the
-    /// frame, for up to `write_timeout` (10 s by default) when the server stops reading; a
-    /// signal would wait that long. So a line is handed over only while the socket is
-    /// writable; otherwise it waits here and stdin is not read until POLLOUT.
+    /// Hands pending lines to the client, in order, until the outbox is full. `Client::send`
+    /// never blocks: what the socket cannot take waits in the client, counted against the
+    /// outbox, so a full outbox is the back-pressure that stops stdin being read.
     fn feed(&mut self) {
-        self.blocked_on_socket = false;
-        while !self.pending.is_empty() {
-            if !self.socket_writable() {
-                self.blocked_on_socket = true;
-                return;
-            }
-            let Some(line) = self.pending.pop_front() else {
-                return;
-            };
+        while let Some(line) = self.pending.pop_front() {
             match self.client.send(Message::Text(line)) {
                 Ok(()) => self.progress = true,
                 Err(SendError::OutboxFull(msg)) | Err(SendError::Closed(msg)) => {
@@ -209,24 +195,6 @@ impl IoLoop {
                     self.dropped += 1;
                 }
             }
-        }
-    }
-
-    /// Whether a send now would not block: no open link (the line goes to the outbox), or a
-    /// socket with room, by a zero-timeout poll(2).
-    fn socket_writable(&self) -> bool {
-        if self.client.ready_state() != ReadyState::Open {
-            return true;
-        }
-        let Some(sock) = self.client.socket() else {
-            return true;
-        };
-        use std::os::fd::AsFd;
-        let mut fds = [PollFd::new(sock.as_fd(), PollFlags::POLLOUT)];
-        match nix::poll::poll(&mut fds, PollTimeout::ZERO) {
-            // POLLERR/POLLHUP count too: the send will then report the broken link.
-            Ok(_) => fds[0].revents().is_some_and(|r| !r.is_empty()),
-            Err(_) => true,
         }
     }
 
@@ -266,8 +234,7 @@ impl IoLoop {
             Some(at) => at.saturating_duration_since(now).min(MAX_WAIT),
             None => MAX_WAIT,
         };
-        let stalled = timeout.is_zero() && !self.more && !self.progress;
-        if stalled {
+        if timeout.is_zero() && !self.more && !self.progress {
             timeout = STALL_WAIT;
         }
         // Whole milliseconds, rounded up: waking a little early would only find the deadline
@@ -277,8 +244,10 @@ impl IoLoop {
             PollTimeout::try_from(millis.min(i32::MAX as u128) as u32).unwrap_or(PollTimeout::MAX);
 
         let read_stdin = !self.closing && self.pending.is_empty();
-        let mut fds = Vec::with_capacity(3);
-        fds.push(PollFd::new(self.signals.fd(), PollFlags::POLLIN));
+        let mut fds = Vec::with_capacity(2);
+        // The client's descriptor: any socket of any phase ready, or a signal's wake. What it
+        // reports is handled by the next `drain`.
+        fds.push(PollFd::new(self.client.fd(), PollFlags::POLLIN));
         let stdin_at = match (&self.stdin, read_stdin) {
             (Some(s), true) => {
                 fds.push(PollFd::new(s.fd(), PollFlags::POLLIN));
@@ -286,14 +255,6 @@ impl IoLoop {
             }
             _ => None,
         };
-        if let Some(sock) = self.client.socket() {
-            let mut flags = PollFlags::POLLIN;
-            if stalled || self.blocked_on_socket {
-                flags |= PollFlags::POLLOUT;
-            }
-            use std::os::fd::AsFd;
-            fds.push(PollFd::new(sock.as_fd(), flags));
-        }
         match nix::poll::poll(&mut fds, poll_timeout) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => {
@@ -302,13 +263,9 @@ impl IoLoop {
             }
         }
         let ready = |i: usize| fds[i].revents().is_some_and(|r| !r.is_empty());
-        let signal_ready = ready(0);
         let stdin_ready = stdin_at.is_some_and(ready);
         drop(fds);
 
-        if signal_ready {
-            self.signals.drain();
-        }
         if stdin_ready {
             self.read_stdin();
         }

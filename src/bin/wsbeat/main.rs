@@ -1,6 +1,7 @@
 //! `wsbeat`: a command-line WebSocket client built on the wsbeat library. Stdin lines go out
 //! as text messages, received messages come out on stdout, lifecycle events optionally as
-//! JSON lines. One thread waits on stdin, the socket and a signal pipe with `poll(2)`.
+//! JSON lines. One thread waits on stdin and the client's descriptor with `poll(2)`;
+//! signals wake it through the client's `Waker`.
 //!
 //! `main` only parses, builds and maps errors to exit codes; the loop is in `io_loop`.
 #![forbid(unsafe_code)]
@@ -89,7 +90,7 @@ fn run(args: &Args, start: Instant) -> Result<u8, Failure> {
             ),
         )
     })?;
-    let signals = signals::Signals::install()
+    let signals = signals::Signals::install(client.waker())
         .map_err(|e| Failure::Setup(format!("cannot install the signal handler: {e}")))?;
     let stdin = stdin::StdinLines::open(max_line);
     let code = io_loop::IoLoop::new(

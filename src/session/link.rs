@@ -1,0 +1,383 @@
+//! The open and closing phases: heartbeat verdicts, the write-stall verdict, the delivery
+//! probe, what the server sent, and a local close with its timeout.
+#![forbid(unsafe_code)]
+
+use std::io;
+use std::time::Instant;
+
+use log::{debug, info, warn};
+use tungstenite::Message as Wire;
+
+use super::delivery::Delivery;
+use super::{Command, Phase, Session};
+use crate::heartbeat::{Heartbeat, HeartbeatAction};
+use crate::outbox::{from_wire, Outbox};
+use crate::{Config, DisconnectReason, Error, Event};
+
+/// One open link's state. Made new for every link, so nothing leaks into the next one.
+pub(super) struct LinkState {
+    pub heartbeat: Heartbeat,
+    /// Set at connect: the outbox waits until the application has seen `Connected` and had its
+    /// chance to send a hello or auth message.
+    pub hold_outbox: bool,
+    /// Since when a write has made no progress (the server is not reading).
+    stalled_since: Option<Instant>,
+    /// `bytes_out` at the last stall report: more since then is progress.
+    bytes_out_at_stall: u64,
+    /// A failure reported outside `handle_timeout` (a write in `send`), judged at the next one.
+    broken: Option<DisconnectReason>,
+    delivery: Delivery,
+    write_timeout: std::time::Duration,
+}
+
+impl LinkState {
+    pub fn new(config: &Config, now: Instant) -> LinkState {
+        LinkState {
+            heartbeat: Heartbeat::new(&config.heartbeat, now),
+            hold_outbox: true,
+            stalled_since: None,
+            bytes_out_at_stall: 0,
+            broken: None,
+            delivery: Delivery::default(),
+            write_timeout: config.write_timeout,
+        }
+    }
+
+    pub fn is_stalled(&self) -> bool {
+        self.stalled_since.is_some()
+    }
+
+    /// Whether a message may be written now: no stall, no failure waiting to be judged.
+    pub fn can_write(&self) -> bool {
+        self.stalled_since.is_none() && self.broken.is_none()
+    }
+
+    pub fn stall_deadline(&self) -> Option<Instant> {
+        self.stalled_since.map(|s| s + self.write_timeout)
+    }
+
+    /// When the open phase next needs the clock.
+    pub fn next_timeout(&self, outbox: &Outbox, at_once: Instant) -> Instant {
+        if self.broken.is_some()
+            || self.hold_outbox
+            || (outbox.queued_len() > 0 && self.can_write())
+        {
+            return at_once;
+        }
+        let mut t = self.heartbeat.next_deadline();
+        if let Some(stall) = self.stall_deadline() {
+            t = t.min(stall);
+        }
+        if self.delivery.unconfirmed() > 0 && !self.is_stalled() {
+            t = t.min(self.heartbeat.probe_due());
+        }
+        t
+    }
+}
+
+impl Session {
+    /// Open-phase deadlines at `now`: a failure met earlier, the write stall, the heartbeat
+    /// (ping, missed pong, dead), the delivery probe.
+    pub(super) fn open_timeout(&mut self, mut link: Box<LinkState>, now: Instant) -> Phase {
+        // `handle_timeout` runs at the start of every driver round, so the application has
+        // seen `Connected` and had its chance to send first.
+        link.hold_outbox = false;
+        if let Some(reason) = link.broken.take() {
+            return self.link_lost(link, reason, now);
+        }
+        if let Err(reason) = check_stall(&link, now) {
+            return self.link_lost(link, reason, now);
+        }
+        match link.heartbeat.poll(now) {
+            HeartbeatAction::Wait => {
+                // The peer is talking, but that proves nothing about our writes: while sent
+                // messages are unconfirmed, a ping per interval bounds the window of loss.
+                if link.delivery.unconfirmed() > 0 && !link.is_stalled() {
+                    if let Some(seq) = link.heartbeat.poll_probe(now) {
+                        self.ping(&mut link, seq, now);
+                    }
+                }
+            }
+            HeartbeatAction::SendPing { seq, missed } => {
+                let max = self.config.heartbeat.max_missed_pongs;
+                if missed > 0 {
+                    self.stats.pongs_missed += 1;
+                    warn!("missed pong ({missed} of {max})");
+                    self.events.push_back(Event::PongMissed { missed, max });
+                }
+                self.ping(&mut link, seq, now);
+            }
+            HeartbeatAction::Dead { missed, silent_for } => {
+                self.stats.pongs_missed += 1;
+                warn!(
+                    "missed pong ({missed} of {missed}): link dead after {} ms of silence",
+                    silent_for.as_millis()
+                );
+                self.events.push_back(Event::PongMissed {
+                    missed,
+                    max: missed,
+                });
+                let reason = DisconnectReason::HeartbeatTimeout { missed, silent_for };
+                return self.link_lost(link, reason, now);
+            }
+        }
+        Phase::Open(link)
+    }
+
+    /// Asks for ping `seq` at `now`. A full socket needs none: the verdict judges inbound
+    /// silence, and a ping would only queue behind the stalled bytes.
+    fn ping(&mut self, link: &mut LinkState, seq: u64, now: Instant) {
+        if link.is_stalled() {
+            return;
+        }
+        // Every data message handed over before this ping is proven read by its pong.
+        let before = link.delivery.before_ping(&self.outbox);
+        match &self.app_ping {
+            // A clone of reference-counted bytes: no allocation per heartbeat.
+            Some(ping) => {
+                self.outbox.push_heartbeat_in_flight();
+                self.commands.push_back(Command::Send(ping.clone()));
+            }
+            None => self.commands.push_back(Command::Ping { seq }),
+        }
+        link.heartbeat.ping_sent(seq, now, before);
+        self.stats.pings_sent += 1;
+        debug!("ping {seq}");
+        self.events.push_back(Event::Ping { seq });
+    }
+
+    /// The queued message to write next, if the link can take one now.
+    pub(super) fn next_link_command(&mut self) -> Option<Command> {
+        match &mut self.phase {
+            Phase::Open(link) if !link.hold_outbox && link.can_write() => {
+                self.outbox.start_next().map(Command::Send)
+            }
+            Phase::Closing {
+                link,
+                close_sent,
+                code,
+                reason,
+                ..
+            } if !*close_sent && link.can_write() => match self.outbox.start_next() {
+                Some(msg) => Some(Command::Send(msg)),
+                None => {
+                    *close_sent = true;
+                    Some(Command::SendClose {
+                        code: *code,
+                        reason: reason.clone(),
+                    })
+                }
+            },
+            _ => None,
+        }
+    }
+
+    /// Bytes arrived on the link at `now`: the peer is alive.
+    pub fn handle_inbound(&mut self, now: Instant) {
+        if let Phase::Open(link) | Phase::Closing { link, .. } = &mut self.phase {
+            link.heartbeat.on_inbound(now);
+        }
+    }
+
+    /// The result of writes: the kernel has taken `frames_taken` data frames and `bytes_out`
+    /// bytes on this link in all; `stalled_at` is the time of a write that could not finish
+    /// (the socket is full), `None` when everything was written.
+    pub fn handle_written(
+        &mut self,
+        frames_taken: u64,
+        bytes_out: u64,
+        stalled_at: Option<Instant>,
+    ) {
+        let (Phase::Open(link) | Phase::Closing { link, .. }) = &mut self.phase else {
+            return;
+        };
+        self.stats.messages_out += link.delivery.kernel_took(frames_taken, &mut self.outbox);
+        match stalled_at {
+            None => link.stalled_since = None,
+            Some(now) => {
+                // The stall counts from the last progress the kernel made.
+                let since = match link.stalled_since {
+                    Some(since) if bytes_out == link.bytes_out_at_stall => since,
+                    _ => now,
+                };
+                link.bytes_out_at_stall = bytes_out;
+                link.stalled_since = Some(since);
+            }
+        }
+    }
+
+    /// The link failed (a read or write error, an end of stream). Judged at once.
+    pub fn handle_link_error(&mut self, reason: DisconnectReason, now: Instant) {
+        let phase = std::mem::replace(&mut self.phase, Phase::Stopped);
+        self.phase = match phase {
+            Phase::Open(link) => self.link_lost(link, reason, now),
+            Phase::Closing { link, code, .. } => {
+                debug!("link failed while closing: {reason}");
+                self.finish_close(link, code)
+            }
+            other => other,
+        };
+    }
+
+    /// A failure the driver met while the application was sending (`Client::send`): judged at
+    /// the next `handle_timeout`, so that `send` itself reports nothing but the acceptance.
+    pub fn handle_send_error(&mut self, reason: DisconnectReason) {
+        if let Phase::Open(link) = &mut self.phase {
+            link.broken.get_or_insert(reason);
+        }
+    }
+
+    /// A message from the server arrived at `now`.
+    pub fn handle_message(&mut self, msg: Wire, now: Instant) {
+        let closing = matches!(self.phase, Phase::Closing { .. });
+        match msg {
+            Wire::Text(_) | Wire::Binary(_) => {
+                let is_app_pong = match &self.config.heartbeat.app_heartbeat {
+                    Some(app) => app.pong.matches(&msg),
+                    None => false,
+                };
+                if is_app_pong {
+                    self.on_pong(None, now);
+                } else {
+                    self.stats.messages_in += 1;
+                    self.events.push_back(Event::Message(from_wire(msg)));
+                }
+            }
+            // tungstenite queued the pong; send it now even if the application sends nothing.
+            Wire::Ping(_) => self.commands.push_back(Command::Flush),
+            Wire::Pong(payload) => {
+                if let Ok(bytes) = <[u8; 8]>::try_from(&payload[..]) {
+                    self.on_pong(Some(u64::from_be_bytes(bytes)), now);
+                }
+            }
+            Wire::Close(frame) if closing => {
+                let _ = frame;
+                let phase = std::mem::replace(&mut self.phase, Phase::Stopped);
+                if let Phase::Closing { mut link, code, .. } = phase {
+                    // The server's reply follows everything we sent before our Close (TCP
+                    // keeps order): all of it was read.
+                    link.delivery.all_proven();
+                    self.phase = self.finish_close(link, code);
+                }
+            }
+            Wire::Close(frame) => {
+                // tungstenite queued the reply; a failure to send it changes nothing now.
+                self.commands.push_back(Command::Flush);
+                let (code, reason) = match frame {
+                    Some(f) => (Some(u16::from(f.code)), f.reason.as_str().to_string()),
+                    None => (None, String::new()),
+                };
+                self.handle_link_error(DisconnectReason::ClosedByServer { code, reason }, now);
+            }
+            Wire::Frame(_) => {}
+        }
+    }
+
+    /// A pong for ping `seq` (an application pong answers the newest unanswered ping).
+    fn on_pong(&mut self, seq: Option<u64>, now: Instant) {
+        let (Phase::Open(link) | Phase::Closing { link, .. }) = &mut self.phase else {
+            return;
+        };
+        let Some(seq) = seq.or_else(|| link.heartbeat.newest_unanswered()) else {
+            return;
+        };
+        let Some((rtt, proven)) = link.heartbeat.on_pong(seq, now) else {
+            return;
+        };
+        link.delivery.proven(proven);
+        self.stats.pongs_received += 1;
+        self.stats.record_rtt(rtt);
+        debug!("pong {seq}, rtt {} us", rtt.as_micros());
+        self.events.push_back(Event::Pong {
+            seq,
+            rtt: Some(rtt),
+        });
+    }
+
+    /// Closing-phase deadlines at `now`: the reply's timeout, a failure, the write stall.
+    pub(super) fn closing_timeout(
+        &mut self,
+        mut link: Box<LinkState>,
+        deadline: Instant,
+        code: u16,
+        reason: String,
+        close_sent: bool,
+        now: Instant,
+    ) -> Phase {
+        if now >= deadline {
+            debug!("no close reply within close_timeout");
+            return self.finish_close(link, code);
+        }
+        if let Some(e) = link.broken.take() {
+            debug!("link failed while closing: {e}");
+            return self.finish_close(link, code);
+        }
+        if check_stall(&link, now).is_err() {
+            debug!("close stalled past write_timeout");
+            return self.finish_close(link, code);
+        }
+        Phase::Closing {
+            link,
+            deadline,
+            code,
+            reason,
+            close_sent,
+        }
+    }
+
+    fn finish_close(&mut self, link: Box<LinkState>, code: u16) -> Phase {
+        self.outbox.requeue_in_flight();
+        let unconfirmed = link.delivery.unconfirmed();
+        self.stats.record_disconnect("local_close");
+        self.commands.push_back(Command::Release);
+        info!("closed with code {code}");
+        self.events.push_back(Event::Disconnected {
+            reason: DisconnectReason::LocalClose { code },
+            unconfirmed,
+        });
+        self.events.push_back(Event::Closed { code: Some(code) });
+        Phase::Stopped
+    }
+
+    /// A link ended without the application asking: requeue, report, reschedule.
+    pub(super) fn link_lost(
+        &mut self,
+        link: Box<LinkState>,
+        reason: DisconnectReason,
+        now: Instant,
+    ) -> Phase {
+        self.outbox.requeue_in_flight();
+        let unconfirmed = link.delivery.unconfirmed();
+        self.stats.record_disconnect(reason.kind());
+        self.commands.push_back(Command::Release);
+        info!("disconnected: {reason} ({unconfirmed} messages unconfirmed)");
+        let is_final = matches!(&reason, DisconnectReason::ClosedByServer { code: Some(c), .. } if self.config.final_close_codes.contains(c));
+        self.events.push_back(Event::Disconnected {
+            reason,
+            unconfirmed,
+        });
+        if is_final {
+            return self.give_up();
+        }
+        let decision = self.backoff.on_link_lost(now);
+        self.schedule(decision, now)
+    }
+}
+
+/// The write-timeout verdict: a write without progress for `write_timeout` means the server
+/// is not reading, a dead link.
+fn check_stall(link: &LinkState, now: Instant) -> Result<(), DisconnectReason> {
+    match link.stall_deadline() {
+        Some(deadline) if now >= deadline => {
+            let e = io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "write made no progress for {} ms: the server is not reading",
+                    link.write_timeout.as_millis()
+                ),
+            );
+            Err(DisconnectReason::Io(Error::Io(e)))
+        }
+        _ => Ok(()),
+    }
+}

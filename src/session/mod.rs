@@ -1,0 +1,340 @@
+//! The sans-IO session: every protocol and timing decision of the client, with time and I/O
+//! results as inputs. Modelled on quinn-proto's `Connection`: it never reads the clock and
+//! never touches a socket, a file or a thread; the blocking driver (`client.rs`) reads the
+//! clock, waits, does the I/O the session asks for and feeds the results back.
+//!
+//! - In: `handle_timeout(now)`, `handle_resolver(..)`, `handle_datagram(..)`,
+//!   `handle_tcp(..)`, `handle_connect_bytes(..)`, `handle_tls(..)`, `handle_inbound(..)`,
+//!   `handle_message(..)`, `handle_written(..)`, `handle_link_error(..)`, and the
+//!   application's `send`/`close`.
+//! - Out: `poll_command()` (what to do now), `poll_event()` (what to tell the application),
+//!   `poll_timeout()` (when to call `handle_timeout` next).
+//!
+//! It owns the phase (including the connect sub-steps), the heartbeat, the backoff, the outbox,
+//! delivery accounting and every deadline: connect, DNS, address staggering, write stall,
+//! close, probe and reconnect. Its tests step a fake clock (`session/tests.rs`).
+#![forbid(unsafe_code)]
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use log::info;
+use tungstenite::Message as Wire;
+
+use crate::backoff::{Backoff, SplitMix64};
+use crate::endpoint::Endpoint;
+use crate::outbox::{from_wire, Outbox};
+use crate::proxy::Proxy;
+use crate::{AttemptRequest, Config, Error, Event, Message, ReadyState, SendError, Stats};
+
+mod connect;
+mod delivery;
+mod link;
+#[cfg(test)]
+mod tests;
+
+use connect::Attempt;
+use link::LinkState;
+
+pub(crate) type RequestHook = Box<dyn FnMut(&mut AttemptRequest) + Send>;
+
+/// What the driver must do now, in order.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Read the system's resolver configuration (`/etc/resolv.conf`, `/etc/hosts`) and hand
+    /// it over with [`Session::handle_resolver`].
+    LoadResolver,
+    /// Send a DNS query.
+    SendDatagram(crate::dns::Datagram),
+    /// Start a non-blocking TCP connect to `addr`; report with [`Session::handle_tcp`].
+    Connect { id: usize, addr: SocketAddr },
+    /// Keep candidate `id` as the attempt's connection; drop every other candidate.
+    Choose { id: usize },
+    /// Write these bytes on the connection (through TLS once it is up), then read its reply
+    /// and report with [`Session::handle_connect_bytes`].
+    Write(Vec<u8>),
+    /// Bytes that arrived behind the proxy's reply: read them before the socket's.
+    Unread(Vec<u8>),
+    /// Run the TLS handshake for `host` on the connection; report with
+    /// [`Session::handle_tls`].
+    StartTls { host: String },
+    /// The upgrade succeeded: open the WebSocket on the connection, `tail` being the first
+    /// bytes behind the upgrade reply.
+    Open { tail: Vec<u8> },
+    /// End the attempt: close every socket of it.
+    Abort,
+    /// Write a data message on the open link (or an application heartbeat), then report with
+    /// [`Session::handle_written`].
+    Send(Wire),
+    /// Write a Ping frame whose payload is `seq` (8 bytes, big-endian).
+    Ping { seq: u64 },
+    /// Flush what tungstenite holds (a queued Pong or Close reply).
+    Flush,
+    /// Send our Close frame.
+    SendClose { code: u16, reason: String },
+    /// The link is over: close it (its counters go into the totals).
+    Release,
+}
+
+/// Where the session is.
+enum Phase {
+    /// The next attempt is due at `at` (the first one at once).
+    Waiting { at: Instant },
+    /// An attempt is under way.
+    Connecting(Box<Attempt>),
+    /// A link is open.
+    Open(Box<LinkState>),
+    /// A local close: queued messages go first, then the Close frame, then the reply.
+    Closing {
+        link: Box<LinkState>,
+        deadline: Instant,
+        code: u16,
+        reason: String,
+        close_sent: bool,
+    },
+    /// Closed or gave up: nothing more happens.
+    Stopped,
+}
+
+/// The session (see the module docs).
+pub(crate) struct Session {
+    config: Config,
+    endpoint: Endpoint,
+    proxy: Option<Proxy>,
+    phase: Phase,
+    events: VecDeque<Event>,
+    commands: VecDeque<Command>,
+    outbox: Outbox,
+    backoff: Backoff,
+    stats: Stats,
+    /// Attempts made since the session began.
+    attempt: u64,
+    hook: Option<RequestHook>,
+    /// The application heartbeat message, built once.
+    app_ping: Option<Wire>,
+    /// Seeds DNS query ids.
+    rng: SplitMix64,
+    /// "At once" for [`poll_timeout`](Session::poll_timeout): an instant no caller's clock
+    /// reading can precede (when the session was made).
+    at_once: Instant,
+}
+
+impl Session {
+    /// A session for a validated `config`; the first attempt is due at `now`.
+    pub fn new(config: Config, endpoint: Endpoint, now: Instant) -> Result<Session, Error> {
+        let proxy = config.proxy.as_deref().map(Proxy::parse).transpose()?;
+        let seed = config.seed.unwrap_or_else(SplitMix64::random_seed);
+        Ok(Session {
+            backoff: Backoff::new(config.backoff.clone(), SplitMix64::new(seed)),
+            rng: SplitMix64::new(seed ^ 0x646e_735f_6964_7321),
+            outbox: Outbox::new(config.outbox.max_messages, config.outbox.max_bytes),
+            app_ping: config
+                .heartbeat
+                .app_heartbeat
+                .as_ref()
+                .map(|a| into_wire(a.ping.clone())),
+            endpoint,
+            proxy,
+            phase: Phase::Waiting { at: now },
+            events: VecDeque::new(),
+            commands: VecDeque::new(),
+            stats: Stats::default(),
+            attempt: 0,
+            hook: None,
+            at_once: now,
+            config,
+        })
+    }
+
+    /// Installs the request hook (see `Client::set_request_hook`).
+    pub fn set_hook(&mut self, hook: RequestHook) {
+        self.hook = Some(hook);
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Whether events are waiting.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    /// The next thing the driver must do, if any. Call until `None` after every input.
+    pub fn poll_command(&mut self) -> Option<Command> {
+        if let Some(c) = self.commands.pop_front() {
+            return Some(c);
+        }
+        self.next_link_command()
+    }
+
+    /// When [`handle_timeout`](Session::handle_timeout) must next run: an instant in the past
+    /// means at once; `None` when stopped.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if !self.events.is_empty() || !self.commands.is_empty() {
+            return Some(self.at_once);
+        }
+        match &self.phase {
+            Phase::Waiting { at } => Some(*at),
+            Phase::Connecting(attempt) => Some(attempt.next_timeout()),
+            Phase::Open(link) => Some(link.next_timeout(&self.outbox, self.at_once)),
+            Phase::Closing {
+                link,
+                deadline,
+                close_sent,
+                ..
+            } => Some(if !close_sent && !link.is_stalled() {
+                self.at_once
+            } else {
+                (*deadline).min(link.stall_deadline().unwrap_or(*deadline))
+            }),
+            Phase::Stopped => None,
+        }
+    }
+
+    /// The instant [`poll_timeout`](Session::poll_timeout) uses for "at once".
+    pub fn poll_timeout_at_once(&self) -> Instant {
+        self.at_once
+    }
+
+    /// Time has come to `now`: judge every deadline of the phase.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let phase = std::mem::replace(&mut self.phase, Phase::Stopped);
+        self.phase = match phase {
+            Phase::Waiting { at } if now >= at => self.start_attempt(now),
+            Phase::Connecting(attempt) => self.connect_timeout(attempt, now),
+            Phase::Open(link) => self.open_timeout(link, now),
+            Phase::Closing {
+                link,
+                deadline,
+                code,
+                reason,
+                close_sent,
+            } => self.closing_timeout(link, deadline, code, reason, close_sent, now),
+            other => other,
+        };
+    }
+
+    /// Accepts `msg` for sending: `Ok(Some(wire))` means "write this on the link now" (it is
+    /// already counted in flight); `Ok(None)` means it waits in the outbox.
+    pub fn send(&mut self, msg: Message) -> Result<Option<Wire>, SendError> {
+        if msg.len() > self.config.max_message_size {
+            return Err(SendError::TooLarge(msg));
+        }
+        if !self.outbox.has_room_for(msg.len()) {
+            return Err(SendError::OutboxFull(msg));
+        }
+        let wire = into_wire(msg);
+        match &self.phase {
+            Phase::Stopped | Phase::Closing { .. } => Err(SendError::Closed(from_wire(wire))),
+            Phase::Open(link)
+                if (link.hold_outbox || self.outbox.queued_len() == 0) && link.can_write() =>
+            {
+                self.outbox.push_in_flight(wire.clone());
+                Ok(Some(wire))
+            }
+            _ => self
+                .outbox
+                .push(wire)
+                .map(|()| None)
+                .map_err(|w| SendError::OutboxFull(from_wire(w))),
+        }
+    }
+
+    /// Starts a local close with `code` and `reason` at `now`: with a link open, the outbox
+    /// goes first, then the Close frame, and the reply is awaited until `close_timeout`;
+    /// otherwise (waiting, or an attempt under way, which is abandoned) `Closed` at once.
+    pub fn close(&mut self, code: u16, reason: &str, now: Instant) {
+        let phase = std::mem::replace(&mut self.phase, Phase::Stopped);
+        self.phase = match phase {
+            Phase::Open(mut link) => {
+                info!("closing with code {code}");
+                link.hold_outbox = false;
+                Phase::Closing {
+                    link,
+                    deadline: now + self.config.close_timeout,
+                    code,
+                    reason: reason.to_string(),
+                    close_sent: false,
+                }
+            }
+            Phase::Waiting { .. } | Phase::Connecting(_) => {
+                if matches!(phase, Phase::Connecting(_)) {
+                    self.commands.push_back(Command::Abort);
+                }
+                info!("closed while not connected");
+                self.events.push_back(Event::Closed { code: None });
+                Phase::Stopped
+            }
+            other => other,
+        };
+    }
+
+    /// Messages never handed to the kernel, in order (for an application that stops).
+    pub fn take_unsent(&mut self) -> Vec<Message> {
+        self.outbox.drain_all()
+    }
+
+    /// The connection state at `now`.
+    pub fn ready_state(&self, now: Instant) -> ReadyState {
+        match &self.phase {
+            Phase::Waiting { .. } if self.attempt == 0 => ReadyState::Connecting,
+            Phase::Waiting { at } if *at > now => ReadyState::WaitingToReconnect,
+            Phase::Waiting { .. } | Phase::Connecting(_) => ReadyState::Connecting,
+            Phase::Open(_) => ReadyState::Open,
+            Phase::Closing { .. } => ReadyState::Closing,
+            Phase::Stopped => ReadyState::Closed,
+        }
+    }
+
+    /// Payload bytes accepted and not yet taken by the kernel.
+    pub fn buffered_amount(&self) -> usize {
+        self.outbox.bytes()
+    }
+
+    /// Messages accepted and not yet taken by the kernel.
+    pub fn buffered_messages(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// The counters kept here (the driver adds the byte counts).
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Attempts made so far.
+    pub fn attempts(&self) -> u64 {
+        self.attempt
+    }
+
+    /// Whether the session has stopped and every event was taken.
+    pub fn is_stopped(&self) -> bool {
+        matches!(self.phase, Phase::Stopped) && self.events.is_empty()
+    }
+
+    /// Whether a link is open (or closing) whose write is waiting for the socket.
+    pub fn link_stalled(&self) -> bool {
+        match &self.phase {
+            Phase::Open(link) | Phase::Closing { link, .. } => link.is_stalled(),
+            _ => false,
+        }
+    }
+}
+
+/// The application's message in tungstenite's form (no copy: payloads are shared).
+pub(crate) fn into_wire(msg: Message) -> Wire {
+    match msg {
+        Message::Text(s) => Wire::Text(s),
+        Message::Binary(b) => Wire::Binary(b),
+    }
+}
+
+/// The far future: "no deadline" without overflowing `Instant`.
+pub(crate) const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
