@@ -71,8 +71,6 @@ mod handler;
 mod heartbeat;
 mod link;
 mod outbox;
-#[cfg(test)]
-mod props;
 mod proxy;
 mod redact;
 mod request;

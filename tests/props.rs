@@ -18,7 +18,8 @@
 //!   at the detection bound after the last inbound byte (the handshake), never before.
 //!
 //! The pure state machines behind the last two are crate-private; their exhaustive
-//! properties (arbitrary inbound instants and clock steps) live in their unit tests.
+//! properties (arbitrary inbound instants and clock steps) live next to them, in
+//! `src/heartbeat/props.rs` and `src/backoff/props.rs`.
 
 mod common;
 
