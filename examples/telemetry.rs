@@ -8,6 +8,17 @@
 //! ```
 //! In the echo server's terminal try `send {"cmd":"interval","secs":3}`, `send reboot`,
 //! `freeze`, `drop` or `restart`, and watch the daemon's log.
+//!
+//! Copying it into a project of your own: besides `wsbeat`, `log` and `env_logger`, it needs
+//!
+//! ```toml
+//! ctrlc = { version = "3", features = ["termination"] }
+//! ```
+//!
+//! Plain `ctrlc = "3"` catches SIGINT only. SIGTERM, what systemd and `kill` send, then ends
+//! the process on the spot: no close frame for the server and no count of unsent readings.
+//! In this repository wsbeat's dev-dependency line and its `cli` feature both turn
+//! `termination` on, so running the example here does not show the difference.
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,7 +93,10 @@ fn main() {
         std::process::exit(2);
     });
 
-    // The handler only raises a flag; all work stays on the one thread.
+    // The handler only raises a flag; all work stays on the one thread. It covers SIGTERM (and
+    // SIGHUP) only with ctrlc's `termination` feature,
+    // `ctrlc = { version = "3", features = ["termination"] }`; without it ctrlc handles SIGINT
+    // alone and SIGTERM kills the process before the clean close below.
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)) {

@@ -151,6 +151,11 @@ impl Backoff {
     }
 }
 
+// Property tests (delays, resets and giving up, for any policy and seed) in `backoff/props.rs`:
+// proptest runs thousands of cases there; the examples below pin single behaviours.
+#[cfg(test)]
+mod props;
+
 #[cfg(test)]
 mod tests {
     use super::*;

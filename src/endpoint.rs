@@ -51,10 +51,11 @@ impl Endpoint {
         if host.is_empty() {
             return Err(bad("missing host"));
         }
-        let port = authority.port_u16().unwrap_or(match scheme {
+        let default_port = match scheme {
             Scheme::Ws => 80,
             Scheme::Wss => 443,
-        });
+        };
+        let port = parse_port(authority.as_str(), default_port).ok_or_else(|| bad(BAD_PORT))?;
         let credentials = userinfo.map(|info| {
             let (user, pass) = info.split_once(':').unwrap_or((info, ""));
             (percent_decode(user), percent_decode(pass))
@@ -75,6 +76,33 @@ impl Endpoint {
             uri: clean,
             credentials,
         })
+    }
+}
+
+/// The problem named when a URL's port is not a valid TCP port.
+pub(crate) const BAD_PORT: &str = "port must be a number from 1 to 65535";
+
+/// The port of `authority` (`[userinfo@]host[:port]`, as `http::Uri` accepted it): `default`
+/// when there is no port or it is empty (RFC 3986 says `host:` means the scheme's default),
+/// `None` when it is anything but digits naming 1 to 65535.
+///
+/// `Uri` parsing accepts any URI character in the port (`:abc`, `:-1`, `:99999` all parse),
+/// and its `port_u16` answers `None` for those just as for no port at all: falling back to the
+/// default on `None` silently connected `ws://h:99999/` to port 80. It also reads `:+80` as 80
+/// (a sign is no URI port) and passes `:0`, a port no connect reaches.
+pub(crate) fn parse_port(authority: &str, default: u16) -> Option<u16> {
+    // The last `@` ends the userinfo (as in `Uri`); an IPv6 host's colons sit inside brackets.
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let after_host = host_port
+        .rfind(']')
+        .map_or(host_port, |i| &host_port[i + 1..]);
+    match after_host.rsplit_once(':') {
+        None | Some((_, "")) => Some(default),
+        // Digits only: `u16::from_str` alone would also take a sign (`+80`).
+        Some((_, text)) if text.bytes().all(|b| b.is_ascii_digit()) => {
+            text.parse::<u16>().ok().filter(|&p| p != 0)
+        }
+        Some(_) => None,
     }
 }
 
@@ -148,6 +176,107 @@ mod tests {
                 other => panic!("{url:?} gave {other:?}"),
             }
         }
+    }
+
+    /// The `url` config error's problem text for `url`, or a panic naming what came instead.
+    fn url_problem(url: &str) -> String {
+        match Endpoint::parse(url) {
+            Err(Error::Config {
+                field: "url",
+                problem,
+            }) => problem,
+            other => panic!("{url:?} gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_port_outside_1_to_65535_or_not_a_number_names_the_url_field() {
+        // These once connected to port 80 (`port_u16` failing fell back to the default; `+80`
+        // read as 80) or to port 0 (`0`, `00`).
+        for port in [
+            "99999",
+            "65536",
+            "0",
+            "00",
+            "abc",
+            "-1",
+            "+80",
+            "8o",
+            "1e3",
+            "99999999999999999999",
+        ] {
+            let url = format!("ws://host:{port}/");
+            let problem = url_problem(&url);
+            assert!(problem.starts_with(BAD_PORT), "{url}: {problem}");
+            assert!(problem.ends_with(&url), "{url}: {problem}");
+        }
+        // The same in an IPv6 authority and after credentials.
+        for url in ["ws://[::1]:99999/", "ws://u:p@h:abc/"] {
+            let problem = url_problem(url);
+            assert!(problem.starts_with(BAD_PORT), "{url}: {problem}");
+        }
+        // Without the `tls` feature a wss:// URL is refused for that before its port is read.
+        if cfg!(feature = "tls") {
+            assert!(url_problem("wss://h:0/").starts_with(BAD_PORT));
+        }
+        // What `Uri` itself refuses in a port is a `url` error too, if a less specific one.
+        for url in ["ws://h:٣/", "ws://h:8 0/", "ws://h:80:90/"] {
+            url_problem(url);
+        }
+        // The password stays out of the message, as in every other URL error.
+        let problem = url_problem("ws://u:secret@h:-1/");
+        assert!(!problem.contains("secret"), "{problem}");
+    }
+
+    #[test]
+    fn ports_at_the_edges_and_with_leading_zeros_are_taken_as_numbers() {
+        for (url, port) in [
+            ("ws://h:1/", 1),
+            ("ws://h:65535/", 65535),
+            ("ws://h:0080/", 80),
+            ("ws://[::1]:1/", 1),
+            ("ws://u:p@h:9001/", 9001),
+            // A `:` in the password is not a port separator.
+            ("ws://u:99999@h/", 80),
+        ] {
+            assert_eq!(Endpoint::parse(url).unwrap().port, port, "{url}");
+        }
+    }
+
+    #[test]
+    fn an_empty_port_means_the_default_port() {
+        // RFC 3986 section 3.2.3: `host:` with no digits is the scheme's default port.
+        let e = Endpoint::parse("ws://h:/p").unwrap();
+        assert_eq!((e.host.as_str(), e.port), ("h", 80));
+        assert_eq!(e.uri.path(), "/p");
+        assert_eq!(Endpoint::parse("ws://[::1]:/").unwrap().port, 80);
+        if cfg!(feature = "tls") {
+            assert_eq!(Endpoint::parse("wss://h:/").unwrap().port, 443);
+        }
+    }
+
+    #[test]
+    fn a_proxy_port_follows_the_same_rule_naming_the_proxy_field() {
+        // `Proxy::parse` reads its port with `parse_port` too (default 80).
+        use crate::proxy::Proxy;
+        for port in ["99999", "65536", "0", "abc", "-1", "+3128"] {
+            let url = format!("http://u:secret@p:{port}");
+            match Proxy::parse(&url) {
+                Err(Error::Config {
+                    field: "proxy",
+                    problem,
+                }) => {
+                    assert!(problem.starts_with(BAD_PORT), "{problem}");
+                    assert!(!problem.contains("secret"), "{problem}");
+                }
+                other => panic!("{url} gave {other:?}"),
+            }
+        }
+        // Empty means the default (RFC 3986); leading zeros are still the number.
+        assert_eq!(Proxy::parse("http://p:").unwrap().port, 80);
+        assert_eq!(Proxy::parse("http://[::1]:/").unwrap().port, 80);
+        assert_eq!(Proxy::parse("http://p:03128").unwrap().port, 3128);
+        assert_eq!(Proxy::parse("http://p:65535").unwrap().port, 65535);
     }
 
     #[test]

@@ -174,6 +174,12 @@ impl Heartbeat {
     }
 }
 
+// Property tests (the verdict against a model, for any timings, inbound bytes and clock
+// steps) in `heartbeat/props.rs`: proptest runs thousands of cases there; the examples below
+// pin single behaviours.
+#[cfg(test)]
+mod props;
+
 #[cfg(test)]
 mod tests {
     use super::*;

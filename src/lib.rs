@@ -72,8 +72,6 @@ mod handler;
 mod head;
 mod heartbeat;
 mod outbox;
-#[cfg(test)]
-mod props;
 mod proxy;
 mod redact;
 mod request;

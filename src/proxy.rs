@@ -43,13 +43,16 @@ impl Proxy {
             );
             format!("Basic {}", crate::request::base64(creds.as_bytes()))
         });
+        // Not `port_u16().unwrap_or(80)`: that sent `http://p:99999` to port 80.
+        let port = crate::endpoint::parse_port(authority.as_str(), 80)
+            .ok_or_else(|| bad(crate::endpoint::BAD_PORT))?;
         Ok(Proxy {
             host: authority
                 .host()
                 .trim_start_matches('[')
                 .trim_end_matches(']')
                 .to_string(),
-            port: authority.port_u16().unwrap_or(80),
+            port,
             authorization,
         })
     }

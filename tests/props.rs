@@ -3,6 +3,10 @@
 //! - `Client::new` never panics, whatever the configuration: arbitrary URLs, headers,
 //!   subprotocols, durations (zero, huge), backoff factors and jitters (NaN, infinities); it
 //!   accepts exactly what the documented rules allow and names the field it refuses.
+//! - A URL's port, whatever its text: `Client::new` refuses it naming `url` unless it is empty
+//!   (the default port) or digits naming 1 to 65535, and the client then connects to exactly
+//!   that port (seen in the CONNECT line an in-process proxy receives), never another one. A
+//!   proxy URL's port follows the same rule, naming `proxy`.
 //! - `HeartbeatConfig::detection_bound` is `ping_interval + max_missed_pongs × pong_timeout`,
 //!   saturating instead of overflowing.
 //! - The backoff, observed on real attempts against a refused loopback port, for arbitrary
@@ -14,16 +18,18 @@
 //!   at the detection bound after the last inbound byte (the handshake), never before.
 //!
 //! The pure state machines behind the last two are crate-private; their exhaustive
-//! properties (arbitrary inbound instants and clock steps) live in their unit tests.
+//! properties (arbitrary inbound instants and clock steps) live next to them, in
+//! `src/heartbeat/props.rs` and `src/backoff/props.rs`.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use common::drive::{is, names, until};
+use common::proxy::{ConnectProxy, ProxyMode};
 use common::{refused_port, watchdog, Mode, TestServer};
 use proptest::prelude::*;
-use proptest::test_runner::{Config as Runner, TestRunner};
+use proptest::test_runner::{Config as Runner, TestCaseError, TestRunner};
 use wsbeat::{Client, Config, DisconnectReason, Error, Event};
 
 /// Runner settings: a fixed number of cases, no regression files in the source tree.
@@ -75,7 +81,39 @@ fn url() -> impl Strategy<Value = String> {
         1 => any::<String>(),
         1 => "ws://\\[[0-9a-f:]{0,20}\\](:[0-9]{0,6})?/",
         1 => "ws://[^/]{0,10}@[a-z]{1,5}:[0-9]{1,7}/\\PC{0,10}",
+        2 => ("(ws|wss)", "[a-z]{1,8}", port_text()).prop_map(|(s, h, p)| format!("{s}://{h}:{p}/")),
     ]
+}
+
+/// What may follow `host:` in a URL: ports in and out of 1..=65535, zero, leading zeros, long
+/// digit runs, nothing, signs, and any other characters that stay inside the authority
+/// (`http::Uri` lets most of them through, so the library has to judge them itself).
+fn port_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        6 => any::<u16>().prop_map(|p| p.to_string()),
+        2 => (65_536u64..=u64::from(u32::MAX)).prop_map(|p| p.to_string()),
+        1 => Just("0".to_string()),
+        1 => Just(String::new()),
+        2 => "0{1,4}[0-9]{1,5}",
+        1 => "[0-9]{6,25}",
+        2 => "[+-][0-9]{1,5}",
+        2 => "[0-9a-zA-Z._~!$&'()*+,;=:-]{1,8}",
+        // `/ ? #` end the authority and `@ [ ]` restructure it: the URL would then say
+        // something else than "this port".
+        2 => "[^/?#@\\[\\]]{1,8}",
+    ]
+}
+
+/// The port `text` names by the documented rule: the default when empty, the number when it
+/// is ASCII digits naming 1 to 65535, else none (a `url` config error).
+fn port_model(text: &str, default: u16) -> Option<u16> {
+    if text.is_empty() {
+        return Some(default);
+    }
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse::<u16>().ok().filter(|&p| p != 0)
 }
 
 fn header() -> impl Strategy<Value = (String, String)> {
@@ -322,6 +360,89 @@ fn client_new_never_panics_and_refuses_exactly_what_the_rules_refuse() {
         refused.get()
     );
     assert!(accepted.get() >= 20 && refused.get() >= 20);
+}
+
+#[test]
+fn a_url_port_is_exactly_that_port_or_a_url_error_never_another_port() {
+    let _w = watchdog(Duration::from_secs(120), "props_url_port");
+    // The proxy sees the target the client resolved from the URL, `CONNECT 127.0.0.1:PORT`,
+    // without anything having to listen on PORT; its 502 ends each attempt at once.
+    let proxy = ConnectProxy::start(ProxyMode::Status(502));
+    let (accepted, refused) = (std::cell::Cell::new(0u32), std::cell::Cell::new(0u32));
+    runner(256)
+        .run(&port_text(), |text| {
+            let url = format!("ws://127.0.0.1:{text}/");
+            let config = Config::new(url.as_str())
+                .proxy(proxy.url())
+                .max_retries(Some(0));
+            let expected = port_model(&text, 80);
+            let mut client = match (Client::new(config), expected) {
+                (Ok(client), Some(_)) => client,
+                (Err(Error::Config { field: "url", .. }), None) => {
+                    refused.set(refused.get() + 1);
+                    return Ok(());
+                }
+                (result, _) => {
+                    let result = result.map(|_| "a client");
+                    return Err(TestCaseError::fail(format!(
+                        "{url:?}: expected port {expected:?}, got {result:?}"
+                    )));
+                }
+            };
+            accepted.set(accepted.get() + 1);
+            let before = proxy.requests().len();
+            let (failed, _) = until(
+                &mut client,
+                Duration::from_secs(5),
+                "connect_failed",
+                is("connect_failed"),
+            );
+            prop_assert!(
+                matches!(
+                    failed.event,
+                    Event::ConnectFailed {
+                        error: Error::Proxy {
+                            status: Some(502),
+                            ..
+                        },
+                        ..
+                    }
+                ),
+                "{url:?}: {:?}",
+                failed.event
+            );
+            let requests = proxy.requests();
+            prop_assert_eq!(requests.len(), before + 1, "{:?}", url);
+            let want = format!("CONNECT 127.0.0.1:{} HTTP/1.1", expected.unwrap_or(0));
+            prop_assert_eq!(&requests[before].line, &want, "{:?}", url);
+            Ok(())
+        })
+        .unwrap();
+    eprintln!(
+        "url ports: {} accepted, {} refused",
+        accepted.get(),
+        refused.get()
+    );
+    assert!(accepted.get() >= 20 && refused.get() >= 20);
+}
+
+#[test]
+fn a_proxy_port_is_a_number_from_1_to_65535_or_a_proxy_error() {
+    runner(512)
+        .run(&port_text(), |text| {
+            let proxy = format!("http://127.0.0.1:{text}");
+            let result = Client::new(Config::new("ws://127.0.0.1:1/").proxy(proxy.as_str()));
+            match (&result, port_model(&text, 80)) {
+                (Ok(_), Some(_)) | (Err(Error::Config { field: "proxy", .. }), None) => {}
+                (result, expected) => prop_assert!(
+                    false,
+                    "{proxy:?}: expected port {expected:?}, got {:?}",
+                    result.as_ref().map(|_| "a client")
+                ),
+            }
+            Ok(())
+        })
+        .unwrap();
 }
 
 #[test]

@@ -99,6 +99,24 @@ fn bad_options_exit_2_naming_the_option() {
     }
 }
 
+/// A port that is no number from 1 to 65535 is a usage error naming the URL (or the proxy),
+/// not a connect to port 80: `http::Uri` parses `:99999`, `:abc` and `:-1` and the library
+/// once fell back to the default port when it could not read them as a `u16`.
+#[test]
+fn a_bad_port_exits_2_naming_the_url() {
+    let _w = watchdog(Duration::from_secs(60), "a_bad_port_exits_2_naming_the_url");
+    for port in ["99999", "abc", "-1", "0"] {
+        expect_usage_error(
+            &[&format!("ws://127.0.0.1:{port}/")],
+            "wsbeat: <URL>: port must be a number from 1 to 65535",
+        );
+    }
+    expect_usage_error(
+        &["--proxy", "http://127.0.0.1:99999", &refused_url()],
+        "wsbeat: --proxy: port must be a number from 1 to 65535",
+    );
+}
+
 #[test]
 fn help_and_version_exit_0() {
     let _w = watchdog(Duration::from_secs(30), "help_and_version_exit_0");
