@@ -137,10 +137,24 @@ impl Client {
         let mut extra_reads = 0;
         let mut idle_rounds = 0;
         loop {
+            let now = Instant::now();
+            // What the last round's input asked for (open the link, answer a ping) is done
+            // before its event reaches the application, which may send in reply.
+            self.run_commands(now);
             if let Some(event) = self.session.poll_event() {
                 return Some(event);
             }
-            let now = Instant::now();
+            // A deadline is due: what already arrived counts first (a pong waiting in the
+            // socket after the application paused is not a missed pong).
+            if self.link.is_some()
+                && self
+                    .session
+                    .poll_timeout()
+                    .is_some_and(|t| t <= now && t != self.session.poll_timeout_at_once())
+                && self.read_link_now(now)
+            {
+                continue;
+            }
             self.session.handle_timeout(now);
             self.run_commands(now);
             if self.session.has_events() {
@@ -426,6 +440,12 @@ impl Client {
         }
         let result = link.read_once();
         self.after_read(result, now)
+    }
+
+    /// Reads one message from the link if one has arrived, whatever the last readiness said.
+    fn read_link_now(&mut self, now: Instant) -> bool {
+        self.link_readable = true;
+        self.read_link(now)
     }
 
     /// Feeds a read's result to the session; returns whether anything happened.

@@ -113,11 +113,6 @@ impl Heartbeat {
         Some(seq)
     }
 
-    /// When [`poll_probe`](Self::poll_probe) next answers with a ping.
-    pub fn probe_due(&self) -> Instant {
-        self.last_ping + self.ping_interval
-    }
-
     /// Records that ping `seq` left at `now` behind `data_before` data messages.
     pub fn ping_sent(&mut self, seq: u64, now: Instant, data_before: u64) {
         self.last_ping = now;

@@ -146,8 +146,9 @@ impl Connecting {
             .map(|(_, s)| s)
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
         chosen.set_nodelay(true)?;
-        // Closing the candidate's descriptor removed it from the epoll set.
-        epoll.add(chosen.as_raw_fd(), TOKEN_CONN, Interest::READ)?;
+        // The others' descriptors left the epoll set as they closed; this one stays in it
+        // under the connection's token.
+        epoll.modify(chosen.as_raw_fd(), TOKEN_CONN, Interest::READ)?;
         self.registered = Some(Interest::READ);
         self.conn = Some(Conn::Plain(Tcp::new(chosen)));
         Ok(())

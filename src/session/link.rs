@@ -64,14 +64,14 @@ impl LinkState {
         {
             return at_once;
         }
-        let mut t = self.heartbeat.next_deadline();
-        if let Some(stall) = self.stall_deadline() {
-            t = t.min(stall);
+        // No wake of its own for the delivery probe: it is for a server that keeps talking
+        // (so no liveness ping goes out), and its traffic wakes the loop anyway; a silent
+        // server gets the liveness pings, which prove delivery too.
+        let t = self.heartbeat.next_deadline();
+        match self.stall_deadline() {
+            Some(stall) => t.min(stall),
+            None => t,
         }
-        if self.delivery.unconfirmed() > 0 && !self.is_stalled() {
-            t = t.min(self.heartbeat.probe_due());
-        }
-        t
     }
 }
 

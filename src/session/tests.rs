@@ -153,6 +153,7 @@ fn the_next_attempt_starts_exactly_when_reconnecting_said() {
         other => panic!("{other:?}"),
     };
     assert_eq!(at, t0 + us(50) + Duration::from_secs(1));
+    assert!(matches!(commands(&mut s).as_slice(), [Command::Abort]));
     assert_eq!(s.poll_timeout(), Some(at));
     s.handle_timeout(at - us(1));
     assert!(events(&mut s).is_empty());
@@ -183,6 +184,7 @@ fn addresses_are_staggered_and_a_failure_starts_the_next_at_once() {
         matches!(first.as_slice(), [Command::Connect { id: 0, addr }] if addr.to_string() == "[::1]:9"),
         "{first:?}"
     );
+    events(&mut s);
     assert_eq!(s.poll_timeout(), Some(t0 + CONNECTION_ATTEMPT_DELAY));
     s.handle_timeout(t0 + CONNECTION_ATTEMPT_DELAY - us(1));
     assert!(commands(&mut s).is_empty());
