@@ -17,18 +17,27 @@ pub const SLOW: Duration = Duration::from_secs(10);
 
 /// The `wsbeat` command, prefixed with `$CROSS_TEST_RUNNER` (qemu) when cross-testing.
 pub fn command(args: &[&str]) -> Command {
+    prefixed(&[], args)
+}
+
+/// `ip netns exec NETNS wsbeat ARGS` (with `$CROSS_TEST_RUNNER` before wsbeat): the command
+/// runs inside a network namespace (see `tests/common/netns.rs`). `ip` execs it, so the child's
+/// pid is wsbeat's.
+pub fn command_in_netns(netns: &str, args: &[&str]) -> Command {
+    prefixed(&["ip", "netns", "exec", netns], args)
+}
+
+/// `PREFIX [$CROSS_TEST_RUNNER] wsbeat ARGS`.
+fn prefixed(prefix: &[&str], args: &[&str]) -> Command {
     let bin = env!("CARGO_BIN_EXE_wsbeat");
     let runner = std::env::var("CROSS_TEST_RUNNER").unwrap_or_default();
-    let mut words = runner.split_whitespace();
-    let mut cmd = match words.next() {
-        Some(program) => {
-            let mut c = Command::new(program);
-            c.args(words).arg(bin);
-            c
-        }
-        None => Command::new(bin),
-    };
-    cmd.args(args);
+    let mut words = prefix
+        .iter()
+        .copied()
+        .chain(runner.split_whitespace())
+        .chain([bin]);
+    let mut cmd = Command::new(words.next().expect("a program"));
+    cmd.args(words).args(args);
     cmd
 }
 
@@ -51,7 +60,20 @@ impl Wsbeat {
     pub fn spawn(args: &[&str]) -> Wsbeat {
         let mut all = vec!["--events", "-"];
         all.extend_from_slice(args);
-        let mut child = command(&all)
+        Wsbeat::spawn_command(command(&all))
+    }
+
+    /// Like [`spawn`](Wsbeat::spawn), inside network namespace `netns` (see
+    /// [`command_in_netns`]).
+    pub fn spawn_in_netns(netns: &str, args: &[&str]) -> Wsbeat {
+        let mut all = vec!["--events", "-"];
+        all.extend_from_slice(args);
+        Wsbeat::spawn_command(command_in_netns(netns, &all))
+    }
+
+    /// Starts `cmd` (a wsbeat command line with `--events -`) with piped stdin.
+    fn spawn_command(mut cmd: Command) -> Wsbeat {
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -13,4 +13,5 @@ mod latency;
 mod lifecycle;
 mod matrix;
 mod signals;
+mod stop_phases;
 mod usage;
