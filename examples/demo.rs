@@ -52,7 +52,7 @@ fn main() {
         });
         if let Some(event) = client.poll(wait) {
             match event {
-                Event::Connecting { attempt, url } => {
+                Event::Connecting { attempt, url, .. } => {
                     say(format!("connecting to {url} (attempt {attempt})"))
                 }
                 Event::Connected {
@@ -86,7 +86,7 @@ fn main() {
                 Event::ConnectFailed { attempt, error } => {
                     say(format!("attempt {attempt} failed: {error}"))
                 }
-                Event::Reconnecting { attempt, delay } => say(format!(
+                Event::Reconnecting { attempt, delay, .. } => say(format!(
                     "reconnecting in {} ms (attempt {attempt})",
                     delay.as_millis()
                 )),

@@ -363,7 +363,7 @@ impl Client {
                 }
             }
             #[cfg(not(feature = "tls"))]
-            Command::StartTls { .. } => {
+            Command::StartTls { host: _ } => {
                 let e = Error::config("url", "wss:// needs the `tls` cargo feature");
                 self.session.handle_tls(Err(e), now);
             }
@@ -388,7 +388,7 @@ impl Client {
 
     /// Opens the WebSocket on the attempt's connection.
     fn open(&mut self, tail: Vec<u8>, now: Instant) {
-        let Some(mut stream) = self.connecting.into_stream() else {
+        let Some(mut stream) = self.connecting.take_stream() else {
             let e = std::io::Error::from(std::io::ErrorKind::NotConnected);
             return self
                 .session

@@ -35,9 +35,11 @@ pub struct Config {
     pub backoff: BackoffConfig,
     /// Messages kept while not connected. Defaults to [`OutboxConfig::default`].
     pub outbox: OutboxConfig,
-    /// Bound on one connect attempt: TCP connect to every resolved address in turn, TLS
-    /// handshake and HTTP upgrade together (DNS resolution is not covered: the system
-    /// resolver cannot be interrupted without a thread). Defaults to 10 s.
+    /// Bound on one connect attempt, all steps together: name resolution, TCP connect to
+    /// every address (staggered 250 ms apart, so a silent first address costs 250 ms, not
+    /// the whole budget), proxy CONNECT, TLS handshake and HTTP upgrade. Every step is
+    /// non-blocking and waits in the client's one `poll`, so this bounds the attempt, not
+    /// a call. Defaults to 10 s.
     pub connect_timeout: Duration,
     /// How long [`Client::close`](crate::Client::close) waits for the server's Close reply.
     /// Defaults to 5 s.

@@ -17,10 +17,18 @@
 //!
 //! # Why blocking
 //! One thread, no async runtime: the socket wait *is* the heartbeat clock. Each wait lasts
-//! until the next heartbeat deadline, so an idle healthy link wakes about once per ping
-//! interval, not on a busy tick. The heartbeat and backoff logic are pure state machines fed
-//! with [`Instant`](std::time::Instant)s (unit-tested on a fake clock); only the driver touches
-//! sockets and time. The library spawns no threads and installs no logger or signal handler.
+//! until the next deadline, so an idle healthy link wakes about once per ping interval, not on
+//! a busy tick. The library spawns no threads and installs no logger or signal handler.
+//!
+//! # Never blocked
+//! Every decision lives in a sans-IO session (a pure state machine fed with
+//! [`Instant`](std::time::Instant)s and I/O results, unit-tested on a fake clock); a thin
+//! driver reads the clock, waits in one `epoll` set and does the I/O the session asks for.
+//! Every connect step is non-blocking: name resolution (a stub resolver reading
+//! `/etc/resolv.conf` and `/etc/hosts`, never `getaddrinfo`), TCP to each address (staggered,
+//! RFC 8305 style), proxy CONNECT, TLS handshake and HTTP upgrade all wait in that one set,
+//! under the one `connect_timeout`. So [`Client::poll`] returns by its timeout in every phase,
+//! and a [`Waker`] interrupts it at once from another thread (a signal handler's, say).
 //!
 //! # Quick start
 //! ```no_run
@@ -44,21 +52,24 @@
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-//! Daemons with their own `poll(2)` loop can wait on [`Client::socket`] until
-//! [`Client::next_wakeup`] and then call `poll(Duration::ZERO)` until it returns `None`;
-//! others can use [`Client::run`] with a [`Handler`].
+//! Daemons with their own `poll(2)` loop add [`Client::fd`] (one descriptor for every phase)
+//! to their set, wait until it is readable or [`Client::next_wakeup`] has come, then call
+//! `poll(Duration::ZERO)` until it returns `None`; others use [`Client::run`] with a
+//! [`Handler`].
 //!
 //! # Features
 //! - `tls` (default): `wss://` through native-tls (OpenSSL on Linux), see [`TlsConfig`].
 //! - `vendored-openssl`: builds OpenSSL from source, for cross builds.
-//! - `cli` (default): the `wsbeat` command (env_logger, ctrlc, nix). Library users can
-//!   depend with `default-features = false, features = ["tls"]`.
+//! - `cli` (default, so that `cargo install wsbeat` gives the command): the `wsbeat`
+//!   command; it brings `ctrlc` and `nix`. A firmware daemon using the library depends with
+//!   `default-features = false, features = ["tls"]` (or no features for plain `ws://`), and
+//!   none of the CLI's crates reach its dependency tree.
 //!
 //! # Logging
 //! Through the `log` crate: `info` for connect, disconnect and reconnect; `warn` for missed
 //! pongs and giving up; `debug` for pings and RTT. Secrets (Authorization and Cookie headers,
 //! URL passwords, token-like query values) never appear in logs or `Debug` output.
-#![deny(unsafe_code)] // forbidden in every module but `sys`, the one FFI call
+#![deny(unsafe_code)] // forbidden in every module but `sys`, the FFI (epoll, eventfd, sockets)
 #![warn(missing_docs)]
 
 mod backoff;

@@ -193,7 +193,7 @@ fn client_sockets_to(port: u16) -> usize {
 /// `ConnectFailed` before it, which the test saw first (one poll earlier).
 fn pacing(row: &str, seen: &[Seen], max: Duration) -> Vec<Duration> {
     let mut delays = Vec::new();
-    let mut pending: Option<(Instant, Duration)> = None;
+    let mut pending: Option<(Instant, Duration, Instant)> = None;
     let mut ended_at = None;
     for s in seen {
         match s.event {

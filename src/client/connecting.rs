@@ -303,7 +303,7 @@ impl Connecting {
     }
 
     /// The connection as the link's stream, once the upgrade succeeded.
-    pub fn into_stream(&mut self) -> Option<MeteredStream> {
+    pub fn take_stream(&mut self) -> Option<MeteredStream> {
         self.registered = None;
         let transport = match self.conn.take()? {
             Conn::Plain(tcp) => Transport::Plain(tcp),

@@ -57,8 +57,12 @@ pub(crate) enum Command {
     /// Bytes that arrived behind the proxy's reply: read them before the socket's.
     Unread(Vec<u8>),
     /// Run the TLS handshake for `host` on the connection; report with
-    /// [`Session::handle_tls`].
-    StartTls { host: String },
+    /// [`Session::handle_tls`]. (Never asked for without the `tls` feature: such builds
+    /// refuse wss:// URLs at validation.)
+    StartTls {
+        #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+        host: String,
+    },
     /// The upgrade succeeded: open the WebSocket on the connection, `tail` being the first
     /// bytes behind the upgrade reply.
     Open { tail: Vec<u8> },
