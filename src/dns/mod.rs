@@ -14,8 +14,9 @@
 //! - [`Lookup`]: one name, A and AAAA in parallel, glibc's search list, retry and rotate rules,
 //!   CNAME chains, and RFC 8305's 50 ms resolution delay. It never reads the clock, never
 //!   touches a socket and never panics on any datagram.
-//! - `wire`: the DNS messages, built and parsed by the `simple-dns` crate; `search`: the
-//!   candidate names; `query`: one query's tries; `error`: [`LookupError`].
+//! - `wire`: the DNS messages: answers parsed by the `simple-dns` crate, queries framed around
+//!   the crate's name encoding; `search`: the candidate names; `query`: one query's tries;
+//!   `error`: [`LookupError`].
 //!
 //! Not done: TCP fallback (a truncated answer is used if it has an address, otherwise it counts
 //! as a server failure and the next server is asked), DNSSEC, caching, `sortlist`, RFC 6724
