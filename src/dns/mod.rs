@@ -48,5 +48,6 @@ mod tests;
 mod wire;
 
 pub(crate) use conf::SystemConfig;
+#[cfg(test)]
 pub(crate) use error::LookupError;
 pub(crate) use lookup::{Datagram, Lookup};
