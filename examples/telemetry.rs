@@ -93,17 +93,6 @@ fn main() {
         std::process::exit(2);
     });
 
-    // The handler only raises a flag; all work stays on the one thread. It covers SIGTERM (and
-    // SIGHUP) only with ctrlc's `termination` feature,
-    // `ctrlc = { version = "3", features = ["termination"] }`; without it ctrlc handles SIGINT
-    // alone and SIGTERM kills the process before the clean close below.
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)) {
-        eprintln!("telemetry: cannot install the signal handler: {e}");
-        std::process::exit(1);
-    }
-
     // A device-like policy: notice a dead link within 15 s + 2 × 5 s = 25 s; keep an hour of
     // readings at one per second while offline.
     let mut config = Config::new(args.url)
@@ -116,6 +105,22 @@ fn main() {
         eprintln!("telemetry: {e}");
         std::process::exit(2);
     });
+
+    // The handler (on ctrlc's own thread) raises a flag and wakes the client, so a blocked
+    // `poll` returns at once in any phase, a stalled connect included; all work stays on the
+    // one thread. It covers SIGTERM (and SIGHUP) only with ctrlc's `termination` feature,
+    // `ctrlc = { version = "3", features = ["termination"] }`; without it ctrlc handles SIGINT
+    // alone and SIGTERM kills the process before the clean close below.
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let waker = client.waker();
+    if let Err(e) = ctrlc::set_handler(move || {
+        flag.store(true, Ordering::SeqCst);
+        waker.wake();
+    }) {
+        eprintln!("telemetry: cannot install the signal handler: {e}");
+        std::process::exit(1);
+    }
 
     let started = Instant::now();
     let deadline = args.max_seconds.map(|s| started + Duration::from_secs(s));
