@@ -96,6 +96,7 @@ impl SystemConfig {
     /// name needs [`Self::load`]), and a server whose scope cannot be resolved is skipped
     /// rather than kept unusable. Not read: `sortlist`, the `LOCALDOMAIN` and `RES_OPTIONS`
     /// variables, and the domain of the host name when there is no search list.
+    #[cfg(test)]
     pub fn parse(resolv_conf: &str, hosts: &str) -> SystemConfig {
         parse_with(resolv_conf, hosts, &|_| None)
     }

@@ -1,32 +1,21 @@
-//! The connect phase: resolve, TCP to every address (staggered), proxy CONNECT, TLS, HTTP
-//! upgrade, all under the one `connect_timeout` deadline, and what follows an attempt
-//! (backoff, give-up).
-//!
-//! Addresses are tried in the style of RFC 8305 ("happy eyeballs"): families interleaved
-//! (the resolver's first family first), and the next address started
-//! [`CONNECTION_ATTEMPT_DELAY`] after the previous one, or at once when it fails, while the
-//! earlier ones keep going; the first to connect wins. So a silent first address costs 250 ms,
-//! not the whole budget.
+//! The connect phase: resolve, TCP to every address (staggered, see `candidates.rs`), proxy
+//! CONNECT, TLS, HTTP upgrade, all under the one `connect_timeout` deadline.
 #![forbid(unsafe_code)]
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use log::{info, warn};
+use log::info;
 use tungstenite::handshake::client::Request;
 
+use super::candidates::{start_due, start_tcp, Candidates};
 use super::link::LinkState;
 use super::{Command, Phase, Session};
-use crate::backoff::Decision;
 use crate::dns::{Lookup, SystemConfig};
 use crate::endpoint::{Endpoint, Scheme};
 use crate::head::{HeadReader, Parsed};
 use crate::{AttemptRequest, Error, Event};
-
-/// RFC 8305's recommended "Connection Attempt Delay": the next address starts this long after
-/// the previous one unless that one failed sooner.
-pub(crate) const CONNECTION_ATTEMPT_DELAY: Duration = Duration::from_millis(250);
 
 /// One attempt's target and upgrade request, made (with the request hook's changes) when the
 /// attempt starts.
@@ -38,7 +27,7 @@ struct Target {
 
 /// An attempt under way.
 pub(super) struct Attempt {
-    number: u64,
+    pub number: u64,
     started: Instant,
     /// `started + connect_timeout`: every step ends by then.
     deadline: Instant,
@@ -59,18 +48,6 @@ enum Step {
     Proxy(HeadReader),
     Tls,
     Upgrade(HeadReader),
-}
-
-/// TCP connects in flight and to come.
-struct Candidates {
-    addrs: Vec<SocketAddr>,
-    /// Index of the next address to start.
-    next: usize,
-    /// Ids (indices into `addrs`) of connects in flight.
-    pending: Vec<usize>,
-    /// When the next address starts if none failed before.
-    next_start: Instant,
-    last_error: Option<io::Error>,
 }
 
 impl Attempt {
@@ -112,7 +89,7 @@ impl Session {
         );
         #[cfg(feature = "tls")]
         if self.config.tls.danger_accept_invalid_certs && target.endpoint.scheme == Scheme::Wss {
-            warn!("insecure TLS: certificate and host name are NOT verified (danger_accept_invalid_certs)");
+            log::warn!("insecure TLS: certificate and host name are NOT verified (danger_accept_invalid_certs)");
         }
         let (host, port) = match &self.proxy {
             Some(p) => (p.host.clone(), p.port),
@@ -179,7 +156,7 @@ impl Session {
                 .into_iter()
                 .map(|ip| SocketAddr::new(ip, port))
                 .collect();
-            attempt.step = start_tcp(&mut self.commands, addrs, now);
+            attempt.step = Step::Tcp(start_tcp(&mut self.commands, addrs, now));
             return;
         }
         let seed = self.rng.next_u64();
@@ -220,7 +197,7 @@ impl Session {
                     .into_iter()
                     .map(|ip| SocketAddr::new(ip, port))
                     .collect();
-                attempt.step = start_tcp(&mut self.commands, addrs, now);
+                attempt.step = Step::Tcp(start_tcp(&mut self.commands, addrs, now));
             }
             Some(result) => {
                 let host = attempt.host.clone();
@@ -234,7 +211,7 @@ impl Session {
     }
 
     fn start_tcp(&mut self, addrs: Vec<SocketAddr>, now: Instant) -> Step {
-        start_tcp(&mut self.commands, addrs, now)
+        Step::Tcp(start_tcp(&mut self.commands, addrs, now))
     }
 
     /// TCP candidate `id` connected (`Ok`) or failed.
@@ -433,117 +410,6 @@ impl Session {
         }
         Phase::Connecting(attempt)
     }
-
-    /// Ends the attempt in progress with `error`.
-    fn fail_now(&mut self, error: Error, now: Instant) {
-        let phase = std::mem::replace(&mut self.phase, Phase::Stopped);
-        self.phase = match phase {
-            Phase::Connecting(attempt) => self.attempt_failed(attempt.number, error, now),
-            other => other,
-        };
-    }
-
-    /// Attempt `number` failed with `error` at `now`: report, then back off or give up.
-    fn attempt_failed(&mut self, number: u64, error: Error, now: Instant) -> Phase {
-        self.commands.push_back(Command::Abort);
-        warn!("connect attempt {number} failed: {error}");
-        let retry_after = match &error {
-            Error::HttpStatus {
-                status: 429 | 503,
-                retry_after,
-                ..
-            } => *retry_after,
-            _ => None,
-        };
-        let is_final = error
-            .http_status()
-            .is_some_and(|s| self.config.final_http_statuses.contains(&s));
-        self.events.push_back(Event::ConnectFailed {
-            attempt: number,
-            error,
-        });
-        if is_final {
-            return self.give_up();
-        }
-        let decision = self.backoff.on_attempt_failed(retry_after);
-        self.schedule(decision, now)
-    }
-
-    /// Turns a backoff decision made at `now` into the next phase and its event.
-    pub(super) fn schedule(&mut self, decision: Decision, now: Instant) -> Phase {
-        match decision {
-            Decision::RetryAfter(delay) => {
-                let at = now + delay;
-                info!(
-                    "reconnecting in {} ms (attempt {})",
-                    delay.as_millis(),
-                    self.attempt + 1
-                );
-                self.events.push_back(Event::Reconnecting {
-                    attempt: self.attempt + 1,
-                    delay,
-                    at,
-                });
-                Phase::Waiting { at }
-            }
-            Decision::GiveUp => self.give_up(),
-        }
-    }
-
-    pub(super) fn give_up(&mut self) -> Phase {
-        let attempts = self.backoff.attempts_in_streak();
-        warn!("giving up after {attempts} attempts");
-        self.events.push_back(Event::GaveUp { attempts });
-        Phase::Stopped
-    }
-}
-
-/// Starts the TCP step over `addrs`, families interleaved, the first address at once.
-fn start_tcp(
-    commands: &mut std::collections::VecDeque<Command>,
-    addrs: Vec<SocketAddr>,
-    now: Instant,
-) -> Step {
-    let mut c = Candidates {
-        addrs: interleave(addrs),
-        next: 0,
-        pending: Vec::new(),
-        next_start: now,
-        last_error: None,
-    };
-    start_due(commands, &mut c, now);
-    Step::Tcp(c)
-}
-
-/// Starts the next address if its time has come.
-fn start_due(commands: &mut std::collections::VecDeque<Command>, c: &mut Candidates, now: Instant) {
-    if c.next < c.addrs.len() && now >= c.next_start {
-        let id = c.next;
-        c.next += 1;
-        c.pending.push(id);
-        c.next_start = now + CONNECTION_ATTEMPT_DELAY;
-        commands.push_back(Command::Connect {
-            id,
-            addr: c.addrs[id],
-        });
-    }
-}
-
-/// Alternates address families, starting with the first address's (RFC 8305 §4).
-fn interleave(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
-    let Some(first) = addrs.first() else {
-        return addrs;
-    };
-    let first_v6 = first.is_ipv6();
-    let (a, b): (Vec<_>, Vec<_>) = addrs.into_iter().partition(|x| x.is_ipv6() == first_v6);
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut a, mut b) = (a.into_iter(), b.into_iter());
-    loop {
-        match (a.next(), b.next()) {
-            (None, None) => return out,
-            (x, y) => out.extend(x.into_iter().chain(y)),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -551,7 +417,7 @@ impl Session {
     /// Puts the attempt in its TCP step over `addrs`, as a resolver answer would.
     pub(super) fn start_tcp_for_test(&mut self, addrs: Vec<SocketAddr>, now: Instant) {
         if let Phase::Connecting(attempt) = &mut self.phase {
-            attempt.step = start_tcp(&mut self.commands, addrs, now);
+            attempt.step = Step::Tcp(start_tcp(&mut self.commands, addrs, now));
         }
     }
 }

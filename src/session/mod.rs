@@ -28,9 +28,11 @@ use crate::outbox::{from_wire, Outbox};
 use crate::proxy::Proxy;
 use crate::{AttemptRequest, Config, Error, Event, Message, ReadyState, SendError, Stats};
 
+mod candidates;
 mod connect;
 mod delivery;
 mod link;
+mod retry;
 #[cfg(test)]
 mod tests;
 

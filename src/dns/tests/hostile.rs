@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use simple_dns::{RCODE, TYPE};
+use simple_dns::TYPE;
 
 use super::*;
 use crate::dns::LookupError;

@@ -1,0 +1,192 @@
+//! The open and closing phases on the fake clock: stall, close timeout, heartbeat, probe,
+//! the hello window.
+#![forbid(unsafe_code)]
+
+use std::io;
+
+use tungstenite::Message as Wire;
+
+use super::*;
+use crate::session::Command;
+use crate::{DisconnectReason, Error, Event, Message, ReadyState};
+
+#[test]
+fn a_stalled_write_kills_the_link_exactly_at_write_timeout_without_progress() {
+    let (mut s, t0) = session("ws://127.0.0.1:9/", |c| c.write_timeout = ms(500));
+    open_at(&mut s, t0);
+    assert!(matches!(s.send(Message::text("a")), Ok(Some(_))));
+    // The socket is full at t0 + 1 ms; progress at +300 ms moves the stall's start.
+    s.handle_written(0, 100, Some(t0 + ms(1)));
+    assert!(s.link_stalled());
+    assert!(
+        matches!(s.send(Message::text("b")), Ok(None)),
+        "queued while stalled"
+    );
+    s.handle_written(0, 200, Some(t0 + ms(300)));
+    assert_eq!(s.poll_timeout(), Some(t0 + ms(800)));
+    s.handle_timeout(t0 + ms(800) - us(1));
+    assert!(events(&mut s).is_empty());
+    s.handle_timeout(t0 + ms(800));
+    let ev = events(&mut s);
+    match &ev[0] {
+        Event::Disconnected {
+            reason: DisconnectReason::Io(Error::Io(e)),
+            ..
+        } => assert_eq!(e.kind(), io::ErrorKind::TimedOut),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(commands(&mut s).as_slice(), [Command::Release]));
+    assert_eq!(s.buffered_messages(), 2, "both kept for the next link");
+}
+
+#[test]
+fn a_close_without_reply_ends_exactly_at_close_timeout() {
+    let (mut s, t0) = session("ws://127.0.0.1:9/", |c| c.close_timeout = ms(300));
+    open_at(&mut s, t0);
+    s.send(Message::text("queued")).unwrap();
+    let t1 = t0 + ms(10);
+    s.close(1000, "bye", t1);
+    assert_eq!(s.ready_state(t1), ReadyState::Closing);
+    assert!(matches!(
+        commands(&mut s).as_slice(),
+        [Command::SendClose { code: 1000, .. }]
+    ));
+    s.handle_written(1, 50, None);
+    assert_eq!(s.poll_timeout(), Some(t1 + ms(300)));
+    s.handle_timeout(t1 + ms(300) - us(1));
+    assert!(events(&mut s).is_empty());
+    s.handle_timeout(t1 + ms(300));
+    assert_eq!(names(&events(&mut s)), ["disconnected", "closed"]);
+    assert!(s.is_stopped());
+}
+
+#[test]
+fn the_server_close_reply_proves_everything_sent_before_it() {
+    let (mut s, t0) = session("ws://127.0.0.1:9/", |_| {});
+    open_at(&mut s, t0);
+    s.send(Message::text("x")).unwrap();
+    s.handle_written(1, 10, None);
+    s.close(1000, "", t0);
+    commands(&mut s);
+    s.handle_message(Wire::Close(None), t0 + ms(2));
+    match events(&mut s).as_slice() {
+        [Event::Disconnected { unconfirmed, .. }, Event::Closed { code: Some(1000) }] => {
+            assert_eq!(*unconfirmed, 0)
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn closing_while_connecting_aborts_the_attempt_at_once() {
+    let (mut s, t0) = session("ws://127.0.0.1:9/", |_| {});
+    s.handle_timeout(t0);
+    commands(&mut s);
+    s.close(1000, "", t0 + ms(1));
+    assert!(matches!(commands(&mut s).as_slice(), [Command::Abort]));
+    assert_eq!(names(&events(&mut s)), ["connecting", "closed"]);
+    assert!(s.is_stopped());
+}
+
+#[test]
+fn the_heartbeat_declares_the_link_dead_at_the_bound_and_reconnects() {
+    let (mut s, t0) = session("ws://127.0.0.1:9/", |c| {
+        c.heartbeat.ping_interval = ms(100);
+        c.heartbeat.pong_timeout = ms(50);
+        c.heartbeat.max_missed_pongs = 2;
+    });
+    open_at(&mut s, t0);
+    let mut pings = Vec::new();
+    let dead_at = loop {
+        let t = s.poll_timeout().unwrap();
+        s.handle_timeout(t);
+        let ev = events(&mut s);
+        for c in commands(&mut s) {
+            if let Command::Ping { seq } = c {
+                pings.push((seq, t - t0));
+            }
+        }
+        if names(&ev).contains(&"disconnected") {
+            break t;
+        }
+    };
+    assert_eq!(pings, [(0, ms(100)), (1, ms(150))]);
+    assert_eq!(dead_at, t0 + ms(200), "ping_interval + 2 x pong_timeout");
+}
+
+#[test]
+fn a_probe_ping_proves_delivery_while_the_server_keeps_talking() {
+    let (mut s, t0) = session("ws://127.0.0.1:9/", |c| {
+        c.heartbeat.ping_interval = ms(100);
+    });
+    open_at(&mut s, t0);
+    assert!(matches!(s.send(Message::text("m")), Ok(Some(_))));
+    s.handle_written(1, 20, None);
+    // The server talks every 30 ms, so no liveness ping is ever due.
+    let mut probe = None;
+    for k in 1..=6u64 {
+        let t = t0 + ms(30 * k);
+        s.handle_inbound(t);
+        s.handle_timeout(t);
+        if let Some(Command::Ping { seq }) = commands(&mut s).into_iter().next() {
+            probe = Some((seq, t - t0));
+            s.handle_written(1, 30, None);
+            break;
+        }
+    }
+    assert_eq!(
+        probe,
+        Some((0, ms(120))),
+        "first wake after one ping interval"
+    );
+    events(&mut s);
+    let mut pong = vec![0u8; 8];
+    pong.copy_from_slice(&0u64.to_be_bytes());
+    s.handle_message(Wire::Pong(pong.into()), t0 + ms(121));
+    assert!(names(&events(&mut s)).contains(&"pong"));
+    s.close(1000, "", t0 + ms(130));
+    commands(&mut s);
+    s.handle_link_error(
+        DisconnectReason::Io(Error::Io(io::ErrorKind::BrokenPipe.into())),
+        t0 + ms(131),
+    );
+    assert!(
+        matches!(
+            events(&mut s).first(),
+            Some(Event::Disconnected { unconfirmed: 0, .. })
+        ),
+        "the pong proved the message read"
+    );
+}
+
+#[test]
+fn the_outbox_waits_for_the_hello_then_flows_in_order() {
+    let (mut s, t0) = session("ws://127.0.0.1:9/", |_| {});
+    s.send(Message::text("offline-1")).unwrap();
+    s.send(Message::text("offline-2")).unwrap();
+    s.handle_timeout(t0);
+    commands(&mut s);
+    s.handle_tcp(0, Ok(()), t0);
+    let req = match commands(&mut s).pop() {
+        Some(Command::Write(b)) => b,
+        other => panic!("{other:?}"),
+    };
+    s.handle_connect_bytes(&reply_to(&req), t0);
+    commands(&mut s);
+    events(&mut s);
+    // In reply to Connected: the hello goes first, straight out.
+    assert!(matches!(s.send(Message::text("hello")), Ok(Some(_))));
+    assert!(
+        s.poll_command().is_none(),
+        "the backlog waits for the next round"
+    );
+    s.handle_timeout(t0 + us(1));
+    let sent: Vec<String> = commands(&mut s)
+        .into_iter()
+        .filter_map(|c| match c {
+            Command::Send(Wire::Text(t)) => Some(t.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, ["offline-1", "offline-2"]);
+}
