@@ -115,6 +115,33 @@ impl Client {
         self.session.set_hook(Box::new(hook));
     }
 
+    /// Installs the hello: messages that go first on every new link (authentication, a
+    /// subscription), before anything queued while offline and before anything sent after
+    /// [`Event::Connected`]. `hello` runs when the link opens, so it can build a fresh token.
+    /// (With [`run`](Client::run), [`Handler::on_open`](crate::Handler::on_open) returns the
+    /// hello instead.)
+    ///
+    /// ```
+    /// use wsbeat::{Client, Config, Message};
+    /// let mut client = Client::new(Config::new("ws://127.0.0.1:9000/")).unwrap();
+    /// client.set_hello(|| vec![Message::text(r#"{"type":"auth","token":"..."}"#)]);
+    /// client.send(Message::text("reading 1")).unwrap(); // goes after the hello
+    /// ```
+    pub fn set_hello(&mut self, hello: impl FnMut() -> Vec<Message> + Send + 'static) {
+        self.session.set_hello(Box::new(hello));
+    }
+
+    /// Whether the application hands over the hello itself, after each `Connected`, with
+    /// `provide_hello` (as `run` does for `Handler::on_open`).
+    pub(crate) fn set_hello_from_application(&mut self, on: bool) {
+        self.session.set_hello_from_application(on);
+    }
+
+    /// The hello for the link that just opened (see `set_hello_from_application`).
+    pub(crate) fn provide_hello(&mut self, hello: Vec<Message>) {
+        self.session.provide_hello(hello);
+    }
+
     /// A handle that interrupts a blocked [`poll`](Client::poll) or [`run`](Client::run) from
     /// another thread (see [`Waker`]).
     pub fn waker(&self) -> Waker {
@@ -195,11 +222,15 @@ impl Client {
         }
     }
 
-    /// Sends `msg` now if the link is open, else keeps it in the outbox for the next link.
-    /// Never blocks: what the socket cannot take now waits until it can.
+    /// Sends `msg` now if the link is open and nothing waits before it, else keeps it in the
+    /// outbox for the next link. Never blocks: what the socket cannot take now waits until it
+    /// can.
     ///
-    /// Queued messages keep their order and go before newer ones, but after anything sent in
-    /// reply to [`Event::Connected`]. A message that does not fit is handed back.
+    /// Order is kept: the hello (see [`set_hello`](Client::set_hello)) goes first on every
+    /// link, then messages queued while offline, then newer ones; a message sent at any time
+    /// after [`Event::Connected`] never overtakes the backlog. A message that does not fit is
+    /// handed back, or, with [`WhenFull::DropOldest`](crate::WhenFull::DropOldest), makes room
+    /// by dropping the oldest waiting one.
     pub fn send(&mut self, msg: impl Into<Message>) -> Result<(), SendError> {
         let Some(wire) = self.session.send(msg.into())? else {
             return Ok(());

@@ -6,6 +6,9 @@ use std::time::Duration;
 use crate::endpoint::Endpoint;
 use crate::{Error, Message};
 
+mod outbox;
+pub use outbox::{Delivery, OutboxConfig, WhenFull};
+
 /// The longest any configured duration may be.
 const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -33,8 +36,12 @@ pub struct Config {
     pub heartbeat: HeartbeatConfig,
     /// Reconnection policy. Defaults to [`BackoffConfig::default`].
     pub backoff: BackoffConfig,
-    /// Messages kept while not connected. Defaults to [`OutboxConfig::default`].
+    /// Messages kept while not connected (and, with at-least-once delivery, until proven
+    /// read). Defaults to [`OutboxConfig::default`].
     pub outbox: OutboxConfig,
+    /// What a sent message is promised: at most once (today's default) or at least once.
+    /// Defaults to [`Delivery::AtMostOnce`].
+    pub delivery: Delivery,
     /// Bound on one connect attempt, all steps together: name resolution, TCP connect to
     /// every address (staggered 250 ms apart, so a silent first address costs 250 ms, not
     /// the whole budget), proxy CONNECT, TLS handshake and HTTP upgrade. Every step is
@@ -195,28 +202,6 @@ impl Default for BackoffConfig {
     }
 }
 
-/// Bounds of the queue that keeps messages while the link is down.
-///
-/// Messages written to a link that then died, but not yet handed to the kernel, count here too
-/// and go back to the front of the queue.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct OutboxConfig {
-    /// Most messages kept. Defaults to 1000.
-    pub max_messages: usize,
-    /// Most payload bytes kept. Defaults to 1 MiB.
-    pub max_bytes: usize,
-}
-
-impl Default for OutboxConfig {
-    fn default() -> Self {
-        OutboxConfig {
-            max_messages: 1000,
-            max_bytes: 1 << 20,
-        }
-    }
-}
-
 impl Config {
     /// A configuration for `url` with every other field at its default.
     pub fn new(url: impl Into<String>) -> Self {
@@ -225,6 +210,7 @@ impl Config {
             heartbeat: HeartbeatConfig::default(),
             backoff: BackoffConfig::default(),
             outbox: OutboxConfig::default(),
+            delivery: Delivery::AtMostOnce,
             connect_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(10),
@@ -331,6 +317,11 @@ impl Config {
     /// Sets [`Config::proxy`].
     pub fn proxy(mut self, url: impl Into<String>) -> Self {
         self.proxy = Some(url.into());
+        self
+    }
+    /// Sets [`Config::delivery`].
+    pub fn delivery(mut self, delivery: Delivery) -> Self {
+        self.delivery = delivery;
         self
     }
     /// Sets [`Config::seed`], making the jitter sequence repeatable.
@@ -468,6 +459,7 @@ impl std::fmt::Debug for Config {
             .field("heartbeat", &self.heartbeat)
             .field("backoff", &self.backoff)
             .field("outbox", &self.outbox)
+            .field("delivery", &self.delivery)
             .field("connect_timeout", &self.connect_timeout)
             .field("close_timeout", &self.close_timeout)
             .field("write_timeout", &self.write_timeout)

@@ -256,6 +256,16 @@ pub enum Event {
         /// Messages handed to the kernel after the last proof of delivery (a pong): the
         /// window of possible loss. Zero after a local close that got the server's reply.
         unconfirmed: u64,
+        /// Of those, how many go back to the outbox to be sent again on the next link
+        /// ([`Delivery::AtLeastOnce`](crate::Delivery::AtLeastOnce)); always 0 with
+        /// at-most-once delivery. The server may see these twice.
+        requeued: u64,
+    },
+    /// A full outbox with [`WhenFull::DropOldest`](crate::WhenFull::DropOldest) dropped its
+    /// oldest waiting messages to take new ones. Reported once per burst.
+    Dropped {
+        /// Messages dropped since the last `Dropped` event.
+        messages: u64,
     },
     /// A connect attempt failed.
     ConnectFailed {

@@ -16,8 +16,8 @@ use crate::{Client, DisconnectReason, Error, Event, Message};
 ///
 /// struct Printer;
 /// impl Handler for Printer {
-///     fn on_open(&mut self, client: &mut Client, _protocol: Option<&str>) {
-///         let _ = client.send(Message::text("hello")); // goes before anything queued offline
+///     fn on_open(&mut self, _client: &mut Client, _protocol: Option<&str>) -> Vec<Message> {
+///         vec![Message::text("hello")] // goes before anything queued offline
 ///     }
 ///     fn on_message(&mut self, _client: &mut Client, msg: Message) {
 ///         println!("{msg:?}");
@@ -30,8 +30,13 @@ use crate::{Client, DisconnectReason, Error, Event, Message};
 /// println!("{end:?}");
 /// ```
 pub trait Handler {
-    /// A link opened (`onopen`), with the negotiated subprotocol.
-    fn on_open(&mut self, _client: &mut Client, _protocol: Option<&str>) {}
+    /// A link opened (`onopen`), with the negotiated subprotocol. Returns the hello: messages
+    /// that go first on this link (authentication, a subscription), before anything queued
+    /// while offline; the backlog waits until this returns. Messages sent here with
+    /// [`Client::send`] go after the backlog.
+    fn on_open(&mut self, _client: &mut Client, _protocol: Option<&str>) -> Vec<Message> {
+        Vec::new()
+    }
     /// A data message arrived (`onmessage`).
     fn on_message(&mut self, _client: &mut Client, _msg: Message) {}
     /// A link ended (`onclose`); a reconnect follows unless the application closed it.
@@ -62,12 +67,15 @@ pub enum RunEnd {
 impl Client {
     /// Runs the client until it closes or gives up, calling `handler` for every event.
     ///
-    /// `stop` is checked at every wake (at least every
-    /// [`Handler::tick_interval`]); once set, the client closes cleanly: queued messages are
-    /// sent, then Close 1000, then the reply is awaited for at most `close_timeout`.
+    /// `stop` is checked at every wake (at least every [`Handler::tick_interval`]; at once when
+    /// the code that sets it also calls [`Waker::wake`](crate::Waker::wake) from
+    /// [`Client::waker`]); once set, the client closes cleanly: queued messages are sent, then
+    /// Close 1000, then the reply is awaited for at most `close_timeout`.
     pub fn run<H: Handler + ?Sized>(&mut self, handler: &mut H, stop: &AtomicBool) -> RunEnd {
         let mut closing = false;
-        loop {
+        // The hello comes from `on_open`: the outbox waits for it on every new link.
+        self.set_hello_from_application(true);
+        let end = loop {
             if !closing && stop.load(Ordering::Relaxed) {
                 closing = true;
                 self.close();
@@ -79,21 +87,24 @@ impl Client {
                 Event::Connected { ref protocol, .. } => {
                     let protocol = protocol.clone();
                     handler.on_event(self, &event);
-                    handler.on_open(self, protocol.as_deref());
+                    let hello = handler.on_open(self, protocol.as_deref());
+                    self.provide_hello(hello);
                 }
                 Event::Message(msg) => handler.on_message(self, msg),
                 Event::Disconnected { ref reason, .. } => handler.on_close(self, reason),
                 Event::ConnectFailed { ref error, .. } => handler.on_error(self, error),
                 Event::Closed { .. } => {
                     handler.on_event(self, &event);
-                    return RunEnd::Closed;
+                    break RunEnd::Closed;
                 }
                 Event::GaveUp { .. } => {
                     handler.on_event(self, &event);
-                    return RunEnd::GaveUp;
+                    break RunEnd::GaveUp;
                 }
                 other => handler.on_event(self, &other),
             }
-        }
+        };
+        self.set_hello_from_application(false);
+        end
     }
 }

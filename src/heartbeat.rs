@@ -113,6 +113,14 @@ impl Heartbeat {
         Some(seq)
     }
 
+    /// The sequence number for a probe sent now, whatever the time (see the session's
+    /// proof-on-demand when messages kept for proof fill the outbox).
+    pub fn next_seq(&mut self) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        seq
+    }
+
     /// Records that ping `seq` left at `now` behind `data_before` data messages.
     pub fn ping_sent(&mut self, seq: u64, now: Instant, data_before: u64) {
         self.last_ping = now;

@@ -97,7 +97,9 @@ mod upgrade;
 mod wake;
 
 pub use client::{AttemptRequest, Client};
-pub use config::{AppHeartbeat, BackoffConfig, Config, HeartbeatConfig, OutboxConfig};
+pub use config::{
+    AppHeartbeat, BackoffConfig, Config, Delivery, HeartbeatConfig, OutboxConfig, WhenFull,
+};
 pub use error::{Error, SendError};
 pub use event::{Bytes, DisconnectReason, Event, Message, ReadyState, Utf8Bytes};
 pub use handler::{Handler, RunEnd};

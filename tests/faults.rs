@@ -190,6 +190,7 @@ fn a_server_that_never_reads_is_a_dead_link_and_keeps_the_unsent_messages() {
         Event::Disconnected {
             reason: DisconnectReason::Io(e),
             unconfirmed,
+            ..
         } => {
             assert!(e.to_string().contains("no progress"), "{e}");
             // Nothing was ever proven read (no pong): everything the kernel took is unconfirmed.
@@ -227,6 +228,7 @@ fn every_reported_disconnect_kind_is_consistent() {
         Event::Disconnected {
             reason,
             unconfirmed,
+            ..
         } => {
             assert_eq!(
                 (reason.kind(), reason.code(), unconfirmed),

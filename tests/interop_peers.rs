@@ -337,6 +337,7 @@ fn close_codes(kind: Kind) {
                         reason: text,
                     },
                 unconfirmed,
+                ..
             } => {
                 // The command that made the server close was handed to the kernel after the
                 // last pong: it is the one message of the window of possible loss.

@@ -27,10 +27,11 @@ fn texts(received: &[Received]) -> Vec<String> {
 }
 
 #[test]
-fn queued_messages_follow_the_hello_in_order() {
+fn queued_messages_follow_the_hello_in_order_and_later_sends_never_overtake_them() {
     let _w = watchdog(Duration::from_secs(20), "hello_first");
     let server = TestServer::start(Mode::Echo);
     let mut client = Client::new(config(&server.url())).unwrap();
+    client.set_hello(|| vec![Message::text("hello")]);
     for i in 0..5 {
         client.send(Message::text(format!("queued-{i}"))).unwrap();
     }
@@ -41,15 +42,25 @@ fn queued_messages_follow_the_hello_in_order() {
         "connected",
         is("connected"),
     );
-    client.send(Message::text("hello")).unwrap();
+    // Sent the moment `Connected` is seen: still behind the backlog.
+    client.send(Message::text("right-after-connected")).unwrap();
     for_span(&mut client, Duration::from_millis(50));
     client.send(Message::text("newer")).unwrap();
-    server.wait_for(Duration::from_secs(2), "7 messages", |s| {
-        s.received().len() == 7
+    server.wait_for(Duration::from_secs(2), "8 messages", |s| {
+        s.received().len() == 8
     });
     assert_eq!(
         texts(&server.received()),
-        ["hello", "queued-0", "queued-1", "queued-2", "queued-3", "queued-4", "newer"]
+        [
+            "hello",
+            "queued-0",
+            "queued-1",
+            "queued-2",
+            "queued-3",
+            "queued-4",
+            "right-after-connected",
+            "newer"
+        ]
     );
     assert_eq!(client.buffered_amount(), 0);
 }
@@ -108,7 +119,8 @@ fn close_sends_what_is_queued_then_close_1000() {
         Event::Disconnected {
             reason: wsbeat::DisconnectReason::LocalClose { code: 1000 },
             // The server's reply proves it read everything: no window of loss.
-            unconfirmed: 0
+            unconfirmed: 0,
+            ..
         }
     )));
     server.wait_for(Duration::from_secs(2), "close frame", |s| {

@@ -16,9 +16,9 @@ struct Recorder {
 }
 
 impl Handler for Recorder {
-    fn on_open(&mut self, client: &mut Client, _protocol: Option<&str>) {
+    fn on_open(&mut self, _client: &mut Client, _protocol: Option<&str>) -> Vec<Message> {
         self.calls.push("open".into());
-        client.send(Message::text("hello")).unwrap();
+        vec![Message::text("hello")]
     }
     fn on_message(&mut self, _client: &mut Client, msg: Message) {
         self.calls

@@ -389,7 +389,17 @@ impl Session {
             handshake,
             protocol,
         });
-        self.phase = Phase::Open(Box::new(LinkState::new(&self.config, now)));
+        let hold = self.hello_from_application;
+        if !hold {
+            if let Some(hello) = self.hello.as_mut() {
+                let first = hello()
+                    .into_iter()
+                    .map(|m| crate::outbox::Entry::new(super::into_wire(m)))
+                    .collect();
+                self.outbox.push_front(first);
+            }
+        }
+        self.phase = Phase::Open(Box::new(LinkState::new(&self.config, now, hold)));
     }
 
     /// Deadlines of the connect phase at `now`.

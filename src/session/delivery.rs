@@ -34,14 +34,16 @@ impl Delivery {
         self.taken + outbox.in_flight_len() as u64
     }
 
-    /// A pong proved the server read the first `proven` data frames.
-    pub fn proven(&mut self, proven: u64) {
+    /// A pong proved the server read the first `proven` data frames: the outbox forgets
+    /// the messages it kept for that proof. Returns the highest journal id among them.
+    pub fn proven(&mut self, proven: u64, outbox: &mut Outbox) -> Option<u64> {
         self.confirmed = self.confirmed.max(proven);
+        outbox.proven(self.confirmed)
     }
 
     /// The server's Close reply follows everything we sent before our Close: all read.
-    pub fn all_proven(&mut self) {
-        self.confirmed = self.taken;
+    pub fn all_proven(&mut self, outbox: &mut Outbox) -> Option<u64> {
+        self.proven(self.taken, outbox)
     }
 
     /// Frames the kernel took that no pong has proven read yet.
@@ -53,30 +55,31 @@ impl Delivery {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outbox::Entry;
     use tungstenite::Message as Wire;
 
     #[test]
     fn a_pong_proves_only_what_was_handed_over_before_its_ping() {
-        let mut outbox = Outbox::new(10, 100);
+        let mut outbox = Outbox::new(10, 100, false);
         let mut d = Delivery::default();
-        outbox.push_in_flight(Wire::text("a"));
-        outbox.push_in_flight(Wire::text("b"));
+        outbox.push_in_flight(Entry::new(Wire::text("a")));
+        outbox.push_in_flight(Entry::new(Wire::text("b")));
         assert_eq!(d.kernel_took(1, &mut outbox), 1);
         let before = d.before_ping(&outbox);
         assert_eq!(before, 2, "one taken, one still in flight");
         d.kernel_took(2, &mut outbox);
-        outbox.push_in_flight(Wire::text("c"));
+        outbox.push_in_flight(Entry::new(Wire::text("c")));
         d.kernel_took(3, &mut outbox);
-        d.proven(before);
+        d.proven(before, &mut outbox);
         assert_eq!(d.unconfirmed(), 1, "c went after the ping");
         assert_eq!(outbox.len(), 0);
-        d.all_proven();
+        d.all_proven(&mut outbox);
         assert_eq!(d.unconfirmed(), 0);
     }
 
     #[test]
     fn a_stale_report_never_moves_the_count_back() {
-        let mut outbox = Outbox::new(10, 100);
+        let mut outbox = Outbox::new(10, 100, false);
         let mut d = Delivery::default();
         d.kernel_took(5, &mut outbox);
         assert_eq!(d.kernel_took(3, &mut outbox), 0);

@@ -17,8 +17,8 @@ use crate::{Config, DisconnectReason, Error, Event};
 /// One open link's state. Made new for every link, so nothing leaks into the next one.
 pub(super) struct LinkState {
     pub heartbeat: Heartbeat,
-    /// Set at connect: the outbox waits until the application has seen `Connected` and had its
-    /// chance to send a hello or auth message.
+    /// The outbox waits for the application's hello (`Session::provide_hello`): set at
+    /// connect when the application hands its hello over itself.
     pub hold_outbox: bool,
     /// Since when a write has made no progress (the server is not reading).
     stalled_since: Option<Instant>,
@@ -31,10 +31,10 @@ pub(super) struct LinkState {
 }
 
 impl LinkState {
-    pub fn new(config: &Config, now: Instant) -> LinkState {
+    pub fn new(config: &Config, now: Instant, hold_outbox: bool) -> LinkState {
         LinkState {
             heartbeat: Heartbeat::new(&config.heartbeat, now),
-            hold_outbox: true,
+            hold_outbox,
             stalled_since: None,
             bytes_out_at_stall: 0,
             broken: None,
@@ -59,8 +59,7 @@ impl LinkState {
     /// When the open phase next needs the clock.
     pub fn next_timeout(&self, outbox: &Outbox, at_once: Instant) -> Instant {
         if self.broken.is_some()
-            || self.hold_outbox
-            || (outbox.queued_len() > 0 && self.can_write())
+            || (!self.hold_outbox && outbox.queued_len() > 0 && self.can_write())
         {
             return at_once;
         }
@@ -79,9 +78,6 @@ impl Session {
     /// Open-phase deadlines at `now`: a failure met earlier, the write stall, the heartbeat
     /// (ping, missed pong, dead), the delivery probe.
     pub(super) fn open_timeout(&mut self, mut link: Box<LinkState>, now: Instant) -> Phase {
-        // `handle_timeout` runs at the start of every driver round, so the application has
-        // seen `Connected` and had its chance to send first.
-        link.hold_outbox = false;
         if let Some(reason) = link.broken.take() {
             return self.link_lost(link, reason, now);
         }
@@ -92,8 +88,16 @@ impl Session {
             HeartbeatAction::Wait => {
                 // The peer is talking, but that proves nothing about our writes: while sent
                 // messages are unconfirmed, a ping per interval bounds the window of loss.
+                // Messages kept for proof filling half the outbox ask for it at once (one
+                // ping in flight at a time), so at-least-once never stalls the producer for
+                // a whole ping interval.
                 if link.delivery.unconfirmed() > 0 && !link.is_stalled() {
-                    if let Some(seq) = link.heartbeat.poll_probe(now) {
+                    let probe = link.heartbeat.poll_probe(now).or_else(|| {
+                        (self.outbox.unproven_heavy()
+                            && link.heartbeat.newest_unanswered().is_none())
+                        .then(|| link.heartbeat.next_seq())
+                    });
+                    if let Some(seq) = probe {
                         self.ping(&mut link, seq, now);
                     }
                 }
@@ -256,7 +260,7 @@ impl Session {
                 if let Phase::Closing { mut link, code, .. } = phase {
                     // The server's reply follows everything we sent before our Close (TCP
                     // keeps order): all of it was read.
-                    link.delivery.all_proven();
+                    link.delivery.all_proven(&mut self.outbox);
                     self.phase = self.finish_close(link, code);
                 }
             }
@@ -284,7 +288,7 @@ impl Session {
         let Some((rtt, proven)) = link.heartbeat.on_pong(seq, now) else {
             return;
         };
-        link.delivery.proven(proven);
+        link.delivery.proven(proven, &mut self.outbox);
         self.stats.pongs_received += 1;
         self.stats.record_rtt(rtt);
         debug!("pong {seq}, rtt {} us", rtt.as_micros());
@@ -326,7 +330,7 @@ impl Session {
     }
 
     fn finish_close(&mut self, link: Box<LinkState>, code: u16) -> Phase {
-        self.outbox.requeue_in_flight();
+        let requeued = self.outbox.requeue();
         let unconfirmed = link.delivery.unconfirmed();
         self.stats.record_disconnect("local_close");
         self.commands.push_back(Command::Release);
@@ -334,6 +338,7 @@ impl Session {
         self.events.push_back(Event::Disconnected {
             reason: DisconnectReason::LocalClose { code },
             unconfirmed,
+            requeued,
         });
         self.events.push_back(Event::Closed { code: Some(code) });
         Phase::Stopped
@@ -346,15 +351,16 @@ impl Session {
         reason: DisconnectReason,
         now: Instant,
     ) -> Phase {
-        self.outbox.requeue_in_flight();
+        let requeued = self.outbox.requeue();
         let unconfirmed = link.delivery.unconfirmed();
         self.stats.record_disconnect(reason.kind());
         self.commands.push_back(Command::Release);
-        info!("disconnected: {reason} ({unconfirmed} messages unconfirmed)");
+        info!("disconnected: {reason} ({unconfirmed} messages unconfirmed, {requeued} requeued)");
         let is_final = matches!(&reason, DisconnectReason::ClosedByServer { code: Some(c), .. } if self.config.final_close_codes.contains(c));
         self.events.push_back(Event::Disconnected {
             reason,
             unconfirmed,
+            requeued,
         });
         if is_final {
             return self.give_up();

@@ -24,7 +24,7 @@ use tungstenite::Message as Wire;
 
 use crate::backoff::{Backoff, SplitMix64};
 use crate::endpoint::Endpoint;
-use crate::outbox::{from_wire, Outbox};
+use crate::outbox::{from_wire, Entry, Outbox};
 use crate::proxy::Proxy;
 use crate::{AttemptRequest, Config, Error, Event, Message, ReadyState, SendError, Stats};
 
@@ -40,6 +40,7 @@ use connect::Attempt;
 use link::LinkState;
 
 pub(crate) type RequestHook = Box<dyn FnMut(&mut AttemptRequest) + Send>;
+pub(crate) type HelloHook = Box<dyn FnMut() -> Vec<Message> + Send>;
 
 /// What the driver must do now, in order.
 #[derive(Debug)]
@@ -117,6 +118,13 @@ pub(crate) struct Session {
     /// Attempts made since the session began.
     attempt: u64,
     hook: Option<RequestHook>,
+    /// Makes the messages that go first on every new link (auth, subscribe).
+    hello: Option<HelloHook>,
+    /// The application hands the hello over itself after `Connected`
+    /// ([`provide_hello`](Session::provide_hello)): the outbox waits for it.
+    hello_from_application: bool,
+    /// Messages dropped by a full outbox since the last `Dropped` event.
+    dropped: u64,
     /// The application heartbeat message, built once.
     app_ping: Option<Wire>,
     /// Seeds DNS query ids.
@@ -134,7 +142,11 @@ impl Session {
         Ok(Session {
             backoff: Backoff::new(config.backoff.clone(), SplitMix64::new(seed)),
             rng: SplitMix64::new(seed ^ 0x646e_735f_6964_7321),
-            outbox: Outbox::new(config.outbox.max_messages, config.outbox.max_bytes),
+            outbox: Outbox::new(
+                config.outbox.max_messages,
+                config.outbox.max_bytes,
+                config.delivery == crate::Delivery::AtLeastOnce,
+            ),
             app_ping: config
                 .heartbeat
                 .app_heartbeat
@@ -148,6 +160,9 @@ impl Session {
             stats: Stats::default(),
             attempt: 0,
             hook: None,
+            hello: None,
+            hello_from_application: false,
+            dropped: 0,
             at_once: now,
             config,
         })
@@ -158,6 +173,33 @@ impl Session {
         self.hook = Some(hook);
     }
 
+    /// Installs the hello hook: its messages go first on every new link, before the backlog.
+    pub fn set_hello(&mut self, hello: HelloHook) {
+        self.hello = Some(hello);
+    }
+
+    /// Whether the application hands the hello over itself after each `Connected` (see
+    /// [`provide_hello`](Session::provide_hello)); `Client::run` does, for `Handler::on_open`.
+    pub fn set_hello_from_application(&mut self, on: bool) {
+        self.hello_from_application = on;
+    }
+
+    /// The application's hello for the link that just opened: it goes first, then the
+    /// backlog flows.
+    pub fn provide_hello(&mut self, messages: Vec<Message>) {
+        if let Phase::Open(link) = &mut self.phase {
+            if link.hold_outbox {
+                link.hold_outbox = false;
+                self.outbox.push_front(
+                    messages
+                        .into_iter()
+                        .map(|m| Entry::new(into_wire(m)))
+                        .collect(),
+                );
+            }
+        }
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.config
@@ -165,12 +207,17 @@ impl Session {
 
     /// The next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
+        if self.dropped > 0 {
+            let messages = std::mem::take(&mut self.dropped);
+            log::warn!("outbox full: dropped the {messages} oldest waiting messages");
+            return Some(Event::Dropped { messages });
+        }
         self.events.pop_front()
     }
 
     /// Whether events are waiting.
     pub fn has_events(&self) -> bool {
-        !self.events.is_empty()
+        !self.events.is_empty() || self.dropped > 0
     }
 
     /// The next thing the driver must do, if any. Call until `None` after every input.
@@ -184,7 +231,7 @@ impl Session {
     /// When [`handle_timeout`](Session::handle_timeout) must next run: an instant in the past
     /// means at once; `None` when stopped.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if !self.events.is_empty() || !self.commands.is_empty() {
+        if self.has_events() || !self.commands.is_empty() {
             return Some(self.at_once);
         }
         match &self.phase {
@@ -234,24 +281,42 @@ impl Session {
         if msg.len() > self.config.max_message_size {
             return Err(SendError::TooLarge(msg));
         }
-        if !self.outbox.has_room_for(msg.len()) {
+        if matches!(self.phase, Phase::Stopped | Phase::Closing { .. }) {
+            return Err(SendError::Closed(msg));
+        }
+        if !self.make_room(msg.len()) {
             return Err(SendError::OutboxFull(msg));
         }
         let wire = into_wire(msg);
         match &self.phase {
-            Phase::Stopped | Phase::Closing { .. } => Err(SendError::Closed(from_wire(wire))),
+            // Straight out only when nothing waits before it: a send never overtakes the
+            // backlog or the hello.
             Phase::Open(link)
-                if (link.hold_outbox || self.outbox.queued_len() == 0) && link.can_write() =>
+                if !link.hold_outbox && self.outbox.queued_len() == 0 && link.can_write() =>
             {
-                self.outbox.push_in_flight(wire.clone());
+                self.outbox.push_in_flight(Entry::new(wire.clone()));
                 Ok(Some(wire))
             }
             _ => self
                 .outbox
-                .push(wire)
+                .push(Entry::new(wire))
                 .map(|()| None)
-                .map_err(|w| SendError::OutboxFull(from_wire(w))),
+                .map_err(|e| SendError::OutboxFull(from_wire(e.wire))),
         }
+    }
+
+    /// Whether a message of `len` bytes fits, after dropping the oldest waiting messages if
+    /// the policy says so.
+    fn make_room(&mut self, len: usize) -> bool {
+        while !self.outbox.has_room_for(len) {
+            if self.config.outbox.when_full != crate::WhenFull::DropOldest
+                || self.outbox.drop_oldest_queued().is_none()
+            {
+                return false;
+            }
+            self.dropped += 1;
+        }
+        true
     }
 
     /// Starts a local close with `code` and `reason` at `now`: with a link open, the outbox

@@ -98,12 +98,14 @@ impl EventSink {
             Event::Disconnected {
                 reason,
                 unconfirmed,
+                requeued,
             } => self
                 .line("disconnected")
                 .str("reason", reason.kind())
                 .opt_int("code", reason.code())
                 .str("detail", &reason.to_string())
-                .int("unconfirmed", *unconfirmed),
+                .int("unconfirmed", *unconfirmed)
+                .int("requeued", *requeued),
             Event::ConnectFailed { attempt, error } => self
                 .line("connect_failed")
                 .int("attempt", *attempt)
@@ -114,6 +116,7 @@ impl EventSink {
                 .int("attempt", *attempt)
                 .int("delay_ms", delay.as_millis()),
             Event::GaveUp { attempts } => self.line("gave_up").int("attempts", *attempts),
+            Event::Dropped { messages } => self.line("dropped").int("messages", *messages),
             Event::Closed { code } => self.line("closed").opt_int("code", *code),
             Event::Message(_) => return None,
             // `Event` is non-exhaustive: a newer library's event still shows up, by name.
@@ -145,6 +148,7 @@ mod tests {
                 reason: "bye \"now\"\n\u{2028}".into(),
             },
             unconfirmed: 2,
+            requeued: 1,
         });
         assert!(
             line.starts_with("{\"event\":\"disconnected\",\"t_ms\":"),
@@ -159,7 +163,10 @@ mod tests {
             line.contains(r#""detail":"closed by server with code 4000: bye \"now\"\\n\u2028""#),
             "{line}"
         );
-        assert!(line.ends_with(",\"unconfirmed\":2}\n"), "{line}");
+        assert!(
+            line.ends_with(",\"unconfirmed\":2,\"requeued\":1}\n"),
+            "{line}"
+        );
         assert_eq!(line.matches('\n').count(), 1);
     }
 

@@ -159,34 +159,161 @@ fn a_probe_ping_proves_delivery_while_the_server_keeps_talking() {
     );
 }
 
-#[test]
-fn the_outbox_waits_for_the_hello_then_flows_in_order() {
-    let (mut s, t0) = session("ws://127.0.0.1:9/", |_| {});
-    s.send(Message::text("offline-1")).unwrap();
-    s.send(Message::text("offline-2")).unwrap();
+/// Opens a link at `t0` for a session already started (its first attempt due).
+fn upgrade(s: &mut Session, t0: std::time::Instant) {
     s.handle_timeout(t0);
-    commands(&mut s);
+    commands(s);
     s.handle_tcp(0, Ok(()), t0);
-    let req = match commands(&mut s).pop() {
+    let req = match commands(s).pop() {
         Some(Command::Write(b)) => b,
         other => panic!("{other:?}"),
     };
     s.handle_connect_bytes(&reply_to(&req), t0);
-    commands(&mut s);
-    events(&mut s);
-    // In reply to Connected: the hello goes first, straight out.
-    assert!(matches!(s.send(Message::text("hello")), Ok(Some(_))));
-    assert!(
-        s.poll_command().is_none(),
-        "the backlog waits for the next round"
-    );
-    s.handle_timeout(t0 + us(1));
-    let sent: Vec<String> = commands(&mut s)
-        .into_iter()
+}
+
+fn sent_texts(cmds: Vec<Command>) -> Vec<String> {
+    cmds.into_iter()
         .filter_map(|c| match c {
             Command::Send(Wire::Text(t)) => Some(t.to_string()),
             _ => None,
         })
-        .collect();
-    assert_eq!(sent, ["offline-1", "offline-2"]);
+        .collect()
+}
+
+#[test]
+fn the_hello_goes_first_then_the_backlog_then_new_sends() {
+    let (mut s, t0) = session("ws://127.0.0.1:9/", |_| {});
+    let mut n = 0;
+    s.set_hello(Box::new(move || {
+        n += 1;
+        vec![Message::text(format!("auth-{n}"))]
+    }));
+    s.send(Message::text("offline-1")).unwrap();
+    s.send(Message::text("offline-2")).unwrap();
+    upgrade(&mut s, t0);
+    // A send right after Connected waits behind the backlog: it never overtakes it.
+    assert!(matches!(s.send(Message::text("new")), Ok(None)));
+    assert_eq!(
+        sent_texts(commands(&mut s)),
+        ["auth-1", "offline-1", "offline-2", "new"]
+    );
+}
+
+#[test]
+fn a_hello_from_the_application_holds_the_backlog_until_it_comes() {
+    let (mut s, t0) = session("ws://127.0.0.1:9/", |_| {});
+    s.set_hello_from_application(true);
+    s.send(Message::text("offline")).unwrap();
+    upgrade(&mut s, t0);
+    events(&mut s);
+    s.handle_timeout(t0 + ms(1));
+    assert!(
+        sent_texts(commands(&mut s)).is_empty(),
+        "waits for the hello"
+    );
+    s.provide_hello(vec![Message::text("hello")]);
+    assert_eq!(sent_texts(commands(&mut s)), ["hello", "offline"]);
+}
+
+#[test]
+fn at_least_once_requeues_unproven_messages_in_order_and_says_how_many() {
+    let (mut s, t0) = session("ws://127.0.0.1:9/", |c| {
+        c.delivery = crate::Delivery::AtLeastOnce;
+        c.heartbeat.ping_interval = ms(100);
+    });
+    open_at(&mut s, t0);
+    for m in ["1", "2"] {
+        assert!(matches!(s.send(Message::text(m)), Ok(Some(_))));
+    }
+    s.handle_written(2, 20, None);
+    assert_eq!(s.buffered_messages(), 2, "kept until proven");
+    // A ping after both; its pong proves them.
+    s.handle_inbound(t0 + ms(100));
+    s.handle_timeout(t0 + ms(100));
+    let seq = match commands(&mut s).as_slice() {
+        [Command::Ping { seq }] => *seq,
+        other => panic!("{other:?}"),
+    };
+    s.handle_message(Wire::Pong(seq.to_be_bytes().to_vec().into()), t0 + ms(101));
+    assert_eq!(s.buffered_messages(), 0);
+    // Two more, taken by the kernel, never proven: the link dies.
+    for m in ["3", "4"] {
+        assert!(matches!(s.send(Message::text(m)), Ok(Some(_))));
+    }
+    s.handle_written(4, 40, None);
+    events(&mut s);
+    s.handle_link_error(
+        DisconnectReason::Io(Error::Io(io::ErrorKind::ConnectionReset.into())),
+        t0 + ms(150),
+    );
+    match events(&mut s).first() {
+        Some(Event::Disconnected {
+            unconfirmed: 2,
+            requeued: 2,
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        s.take_unsent(),
+        [Message::text("3"), Message::text("4")],
+        "back in the outbox, in order"
+    );
+}
+
+#[test]
+fn at_most_once_requeues_nothing_the_kernel_took() {
+    let (mut s, t0) = session("ws://127.0.0.1:9/", |_| {});
+    open_at(&mut s, t0);
+    s.send(Message::text("gone")).unwrap();
+    s.handle_written(1, 10, None);
+    s.handle_link_error(
+        DisconnectReason::Io(Error::Io(io::ErrorKind::ConnectionReset.into())),
+        t0 + ms(5),
+    );
+    assert!(matches!(
+        events(&mut s).first(),
+        Some(Event::Disconnected {
+            unconfirmed: 1,
+            requeued: 0,
+            ..
+        })
+    ));
+    assert!(s.take_unsent().is_empty());
+}
+
+#[test]
+fn proof_is_asked_for_at_once_when_kept_messages_fill_half_the_outbox() {
+    let (mut s, t0) = session("ws://127.0.0.1:9/", |c| {
+        c.delivery = crate::Delivery::AtLeastOnce;
+        c.outbox.max_messages = 4;
+    });
+    open_at(&mut s, t0);
+    s.send(Message::text("a")).unwrap();
+    s.send(Message::text("b")).unwrap();
+    s.handle_written(2, 20, None);
+    s.handle_timeout(t0 + ms(1));
+    let cmds = commands(&mut s);
+    assert!(
+        matches!(cmds.as_slice(), [Command::Ping { .. }]),
+        "long before the 20 s ping interval: {cmds:?}"
+    );
+    s.handle_timeout(t0 + ms(2));
+    assert!(commands(&mut s).is_empty(), "one probe in flight at a time");
+}
+
+#[test]
+fn a_full_outbox_drops_its_oldest_waiting_messages_and_says_so_once() {
+    let (mut s, _t0) = session("ws://127.0.0.1:9/", |c| {
+        c.outbox.max_messages = 2;
+        c.outbox.when_full = crate::WhenFull::DropOldest;
+    });
+    for m in ["1", "2", "3", "4"] {
+        s.send(Message::text(m)).unwrap();
+    }
+    assert!(matches!(
+        events(&mut s).as_slice(),
+        [Event::Dropped { messages: 2 }]
+    ));
+    assert_eq!(s.take_unsent(), [Message::text("3"), Message::text("4")]);
 }
