@@ -74,6 +74,7 @@ fn main() {
                 Event::Disconnected {
                     reason,
                     unconfirmed,
+                    ..
                 } => {
                     let after = frozen_at.map(|t: Instant| {
                         format!(", {} ms after the freeze", t.elapsed().as_millis())

@@ -189,6 +189,7 @@ fn on_event(event: Event) -> Option<Duration> {
         Event::Disconnected {
             reason,
             unconfirmed,
+            ..
         } => {
             warn!("offline: {reason} ({unconfirmed} readings unconfirmed)")
         }

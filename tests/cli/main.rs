@@ -7,6 +7,7 @@
 mod common;
 
 mod data;
+mod delivery;
 mod harness;
 mod json;
 mod latency;

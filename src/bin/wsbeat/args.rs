@@ -51,6 +51,8 @@ pub struct Args {
     pub proxy: Option<String>,
     pub max_message_size: Option<usize>,
     pub outbox: Option<usize>,
+    pub delivery: Option<wsbeat::Delivery>,
+    pub outbox_full: Option<wsbeat::WhenFull>,
     pub events: Option<String>,
     pub keep_open: bool,
     pub binary_stdout: BinaryOut,
@@ -107,6 +109,8 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         proxy: None,
         max_message_size: None,
         outbox: None,
+        delivery: None,
+        outbox_full: None,
         events: None,
         keep_open: false,
         binary_stdout: BinaryOut::Hex,
@@ -187,7 +191,7 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
 }
 
 /// Options that take a value, for the "missing value" versus "unknown option" message.
-pub const VALUE_OPTIONS: [&str; 22] = [
+pub const VALUE_OPTIONS: [&str; 24] = [
     "--ping-interval",
     "--pong-timeout",
     "--max-missed",
@@ -208,6 +212,8 @@ pub const VALUE_OPTIONS: [&str; 22] = [
     "--proxy",
     "--max-message-size",
     "--outbox",
+    "--delivery",
+    "--outbox-full",
     "--events",
     "--binary-stdout",
 ];
@@ -257,6 +263,30 @@ fn set_value(args: &mut Args, name: &str, value: String) -> Result<(), UsageErro
                     .parse()
                     .map_err(|_| UsageError::new(name, format!("invalid number {value:?}")))?,
             )
+        }
+        "--delivery" => {
+            args.delivery = Some(match value.as_str() {
+                "at-most-once" => wsbeat::Delivery::AtMostOnce,
+                "at-least-once" => wsbeat::Delivery::AtLeastOnce,
+                _ => {
+                    return Err(UsageError::new(
+                        name,
+                        format!("expected at-most-once or at-least-once, got {value:?}"),
+                    ))
+                }
+            })
+        }
+        "--outbox-full" => {
+            args.outbox_full = Some(match value.as_str() {
+                "refuse" => wsbeat::WhenFull::Refuse,
+                "drop-oldest" => wsbeat::WhenFull::DropOldest,
+                _ => {
+                    return Err(UsageError::new(
+                        name,
+                        format!("expected refuse or drop-oldest, got {value:?}"),
+                    ))
+                }
+            })
         }
         "--events" => args.events = Some(value),
         "--binary-stdout" => {

@@ -47,6 +47,12 @@ TLS{tls}:
 Data:
       --max-message-size N    largest message in or out, bytes (64k, 1m) [default: {max_msg}]
       --outbox N              messages kept while disconnected [default: {outbox}]
+      --delivery MODE         at-most-once, or at-least-once: a line is kept until a pong
+                              proves the server read it, and sent again after a dead link
+                              [default: at-most-once]
+      --outbox-full POLICY    refuse (stop reading stdin until there is room) or drop-oldest
+                              (drop the oldest waiting line, reported as `dropped`)
+                              [default: refuse]
       --binary-stdout MODE    hex or raw [default: hex]
       --keep-open             at end of stdin stay connected until SIGINT/SIGTERM
 Output:

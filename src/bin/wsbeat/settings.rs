@@ -64,6 +64,12 @@ pub fn config(args: &Args) -> Result<Config, UsageError> {
     if let Some(n) = args.outbox {
         c.outbox.max_messages = n;
     }
+    if let Some(d) = args.delivery {
+        c.delivery = d;
+    }
+    if let Some(w) = args.outbox_full {
+        c.outbox.when_full = w;
+    }
     tls(args, &mut c)?;
     Ok(c)
 }
