@@ -82,6 +82,10 @@ mod event;
 mod handler;
 mod head;
 mod heartbeat;
+// The durable outbox (`--outbox-file`): written for the at-least-once session, which does not
+// call it yet; until it is wired in, only its tests do.
+#[allow(dead_code)]
+mod journal;
 mod outbox;
 mod proxy;
 mod redact;
