@@ -63,6 +63,8 @@ pub struct Client {
     link_readable: bool,
     /// Bytes in and out of links already gone, so stats survive reconnects.
     closed_links: (u64, u64),
+    /// The durable outbox, when `OutboxConfig::file` is set.
+    journal: Option<crate::journal::Journal>,
 }
 
 impl Client {
@@ -84,8 +86,20 @@ impl Client {
         let epoll = Epoll::new()?;
         let wake = Arc::new(WakeState::new()?);
         epoll.add(wake.fd.as_fd().as_raw_fd(), TOKEN_WAKE, Interest::READ)?;
+        let now = Instant::now();
+        let opened = config
+            .outbox
+            .file
+            .as_deref()
+            .map(|path| open_journal(path, &config, now))
+            .transpose()?;
+        let mut session = Session::new(config, endpoint, now)?;
+        let journal = opened.map(|(journal, restored)| {
+            session.restore(restored.messages, restored.skipped_bytes);
+            journal
+        });
         Ok(Client {
-            session: Session::new(config, endpoint, Instant::now())?,
+            session,
             epoll,
             wake,
             #[cfg(feature = "tls")]
@@ -95,6 +109,7 @@ impl Client {
             link_interest: Interest::READ,
             link_readable: false,
             closed_links: (0, 0),
+            journal,
         })
     }
 
@@ -183,6 +198,7 @@ impl Client {
             }
             self.session.handle_timeout(now);
             self.run_commands(now);
+            self.journal_timeout(now);
             if self.session.has_events() {
                 continue;
             }
@@ -193,7 +209,7 @@ impl Client {
                 idle_rounds = 0;
                 continue;
             }
-            let next = self.session.poll_timeout().unwrap_or(deadline);
+            let next = self.next_deadline().unwrap_or(deadline);
             if waited && now >= deadline && next > now {
                 // A frame that made no event may hide more input in tungstenite's buffer,
                 // where readiness cannot show it: read that, a bounded number of frames.
@@ -232,7 +248,20 @@ impl Client {
     /// handed back, or, with [`WhenFull::DropOldest`](crate::WhenFull::DropOldest), makes room
     /// by dropping the oldest waiting one.
     pub fn send(&mut self, msg: impl Into<Message>) -> Result<(), SendError> {
-        let Some(wire) = self.session.send(msg.into())? else {
+        let mut msg = msg.into();
+        let mut id = None;
+        if let Some(journal) = &mut self.journal {
+            // On flash before `send` returns, and only what will surely be accepted.
+            msg = self.session.check_send(msg)?;
+            match journal.append(&msg, Instant::now()) {
+                Ok(seq) => id = Some(seq),
+                Err(e) => {
+                    log::warn!("outbox file: {e}: message not accepted");
+                    return Err(SendError::Storage(msg));
+                }
+            }
+        }
+        let Some(wire) = self.session.send(msg, id)? else {
             return Ok(());
         };
         if let Some(link) = &mut self.link {
@@ -314,7 +343,7 @@ impl Client {
     /// ```
     pub fn next_wakeup(&self) -> Option<Instant> {
         // No clock reading: a producer calls this after every message.
-        let next = self.session.poll_timeout();
+        let next = self.next_deadline();
         if self.has_buffered_input() || self.wake.is_set() {
             return next.map(|_| self.session.poll_timeout_at_once());
         }
@@ -342,6 +371,29 @@ impl Client {
         self.session.is_stopped()
     }
 
+    /// The session's next deadline, or the durable outbox's (its periodic fsync), whichever
+    /// comes first.
+    fn next_deadline(&self) -> Option<Instant> {
+        let journal = self.journal.as_ref().and_then(|j| j.poll_timeout());
+        match (self.session.poll_timeout(), journal) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, _) => a,
+        }
+    }
+
+    /// Runs the durable outbox's periodic fsync or compaction when due. A failure is logged
+    /// and retried later (the journal spaces the retries): a failing flash never spins the
+    /// loop and never stops the link.
+    fn journal_timeout(&mut self, now: Instant) {
+        if let Some(journal) = &mut self.journal {
+            if journal.poll_timeout().is_some_and(|t| t <= now) {
+                if let Err(e) = journal.handle_timeout(now) {
+                    log::warn!("outbox file: {e}");
+                }
+            }
+        }
+    }
+
     fn has_buffered_input(&self) -> bool {
         self.link.as_ref().is_some_and(LinkIo::has_buffered_input)
     }
@@ -365,4 +417,36 @@ impl std::fmt::Debug for Client {
             .field("buffered_messages", &self.session.buffered_messages())
             .finish()
     }
+}
+
+/// Opens the durable outbox at `path`: a failure (or another process holding it) is a
+/// configuration error naming `outbox.file`.
+fn open_journal(
+    path: &std::path::Path,
+    config: &Config,
+    now: Instant,
+) -> Result<(crate::journal::Journal, crate::journal::Restored), Error> {
+    use crate::journal::{Journal, SyncPolicy};
+    let policy = match config.outbox.sync {
+        crate::OutboxSync::Always => SyncPolicy::Always,
+        crate::OutboxSync::Every(t) => SyncPolicy::Every(t),
+        crate::OutboxSync::Never => SyncPolicy::Never,
+    };
+    let (journal, restored) = Journal::open(path, policy, config.outbox.max_bytes as u64, now)
+        .map_err(|e| Error::config("outbox.file", e.to_string()))?;
+    if let Some(aside) = &restored.moved_aside {
+        log::warn!(
+            "outbox file {} was not a journal of this version: moved to {}",
+            path.display(),
+            aside.display()
+        );
+    }
+    if restored.skipped_bytes > 0 {
+        log::warn!(
+            "outbox file {}: {} damaged bytes skipped",
+            path.display(),
+            restored.skipped_bytes
+        );
+    }
+    Ok((journal, restored))
 }

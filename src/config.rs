@@ -7,7 +7,7 @@ use crate::endpoint::Endpoint;
 use crate::{Error, Message};
 
 mod outbox;
-pub use outbox::{Delivery, OutboxConfig, WhenFull};
+pub use outbox::{Delivery, OutboxConfig, OutboxSync, WhenFull};
 
 /// The longest any configured duration may be.
 const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -203,6 +203,15 @@ impl Default for BackoffConfig {
 }
 
 impl Config {
+    /// The delivery promise in force: at-least-once whenever the outbox has a file.
+    pub(crate) fn effective_delivery(&self) -> Delivery {
+        if self.outbox.file.is_some() {
+            Delivery::AtLeastOnce
+        } else {
+            self.delivery
+        }
+    }
+
     /// A configuration for `url` with every other field at its default.
     pub fn new(url: impl Into<String>) -> Self {
         Config {
@@ -388,6 +397,14 @@ impl Config {
         }
         if self.outbox.max_bytes == 0 {
             return Err(Error::config("outbox.max_bytes", "must be at least 1"));
+        }
+        if let OutboxSync::Every(t) = self.outbox.sync {
+            if t.is_zero() || t > MAX_DURATION {
+                return Err(Error::config(
+                    "outbox.sync",
+                    "the period must be greater than zero and at most 30 days",
+                ));
+            }
         }
         if self.max_message_size == 0 {
             return Err(Error::config("max_message_size", "must be at least 1"));

@@ -158,13 +158,20 @@ pub enum SendError {
     TooLarge(crate::Message),
     /// The client was closed or gave up; it will not connect again.
     Closed(crate::Message),
+    /// The durable outbox file could not record the message (a full or read-only file
+    /// system, an I/O error; the cause is logged): it was not accepted. Retry later, or keep
+    /// it elsewhere.
+    Storage(crate::Message),
 }
 
 impl SendError {
     /// The message that was not accepted.
     pub fn into_message(self) -> crate::Message {
         match self {
-            SendError::OutboxFull(m) | SendError::TooLarge(m) | SendError::Closed(m) => m,
+            SendError::OutboxFull(m)
+            | SendError::TooLarge(m)
+            | SendError::Closed(m)
+            | SendError::Storage(m) => m,
         }
     }
 }
@@ -175,6 +182,7 @@ impl fmt::Display for SendError {
             SendError::OutboxFull(_) => f.write_str("outbox full"),
             SendError::TooLarge(_) => f.write_str("message larger than max_message_size"),
             SendError::Closed(_) => f.write_str("client is closed"),
+            SendError::Storage(_) => f.write_str("outbox file could not record the message"),
         }
     }
 }

@@ -261,6 +261,16 @@ pub enum Event {
         /// at-most-once delivery. The server may see these twice.
         requeued: u64,
     },
+    /// The durable outbox file was read at start (once, when
+    /// [`OutboxConfig::file`](crate::OutboxConfig::file) is set, also when it was empty or
+    /// new).
+    OutboxRestored {
+        /// Messages restored, to be sent first after the hello, in their original order.
+        messages: u64,
+        /// Bytes of the file skipped as damaged (a torn tail after a crash, corrupt records):
+        /// only those records are lost.
+        skipped_bytes: u64,
+    },
     /// A full outbox with [`WhenFull::DropOldest`](crate::WhenFull::DropOldest) dropped its
     /// oldest waiting messages to take new ones. Reported once per burst.
     Dropped {

@@ -84,7 +84,6 @@ mod head;
 mod heartbeat;
 // The durable outbox (`--outbox-file`): written for the at-least-once session, which does not
 // call it yet; until it is wired in, only its tests do.
-#[allow(dead_code)]
 mod journal;
 mod outbox;
 mod proxy;
@@ -102,7 +101,8 @@ mod wake;
 
 pub use client::{AttemptRequest, Client};
 pub use config::{
-    AppHeartbeat, BackoffConfig, Config, Delivery, HeartbeatConfig, OutboxConfig, WhenFull,
+    AppHeartbeat, BackoffConfig, Config, Delivery, HeartbeatConfig, OutboxConfig, OutboxSync,
+    WhenFull,
 };
 pub use error::{Error, SendError};
 pub use event::{Bytes, DisconnectReason, Event, Message, ReadyState, Utf8Bytes};

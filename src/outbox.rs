@@ -88,6 +88,13 @@ impl Outbox {
         }
     }
 
+    /// Queues a message restored from the durable outbox behind the others, whatever the
+    /// limits: it was accepted once, it is not dropped now.
+    pub fn push_restored(&mut self, entry: Entry) {
+        self.count_in(&entry);
+        self.queued.push_back(entry);
+    }
+
     /// Drops the oldest message still waiting to be written, if there is one.
     pub fn drop_oldest_queued(&mut self) -> Option<Entry> {
         let e = self.queued.pop_front()?;

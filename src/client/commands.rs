@@ -64,6 +64,26 @@ impl Client {
             Command::SendClose { code, reason } => {
                 self.link_io(now, |l| l.send_close(code, &reason))
             }
+            Command::Ack { through } => {
+                if let Some(journal) = &mut self.journal {
+                    if let Err(e) = journal.ack_through(through, now) {
+                        // A lost ack only repeats a delivered message after a restart.
+                        log::warn!("outbox file: {e}");
+                    }
+                }
+            }
+            Command::Forget { id } => {
+                // Records leave the journal from the front only: a dropped message that is
+                // not the oldest is forgotten when the acks pass it (until then a restart
+                // would send it after all; it is never lost).
+                if let Some(journal) = &mut self.journal {
+                    if journal.oldest() == Some(id) {
+                        if let Err(e) = journal.drop_oldest(now) {
+                            log::warn!("outbox file: {e}");
+                        }
+                    }
+                }
+            }
             Command::Release => {
                 if let Some(link) = self.link.take() {
                     let (bytes_in, bytes_out) = link.bytes();

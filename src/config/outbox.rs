@@ -36,6 +36,28 @@ pub enum WhenFull {
     DropOldest,
 }
 
+/// When the durable outbox file is flushed to flash (`fdatasync`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OutboxSync {
+    /// Before [`Client::send`](crate::Client::send) returns: a message accepted is on flash,
+    /// whatever happens next. One flash write cycle per message.
+    Always,
+    /// At most once per period: a power cut loses at most the last period's messages (a crash
+    /// of the process alone loses nothing: the kernel has them). At most `60 / T` fsyncs a
+    /// minute.
+    Every(std::time::Duration),
+    /// Never explicitly: the kernel writes back when it likes (seconds to tens of seconds).
+    Never,
+}
+
+impl Default for OutboxSync {
+    /// `Every(1 s)`.
+    fn default() -> Self {
+        OutboxSync::Every(std::time::Duration::from_secs(1))
+    }
+}
+
 /// Bounds of the queue that keeps messages while the link is down.
 ///
 /// Messages written to a link that then died, but not yet handed to the kernel, count here too
@@ -50,6 +72,15 @@ pub struct OutboxConfig {
     pub max_bytes: usize,
     /// What a full outbox does with a new message. Defaults to [`WhenFull::Refuse`].
     pub when_full: WhenFull,
+    /// A file on flash that keeps the outbox across restarts and power loss: every accepted
+    /// message is appended before `send` returns and removed only once proven delivered
+    /// (at-least-once delivery is implied); at start the messages in it are restored and sent
+    /// first after the hello, in their original order. A file that cannot be opened or
+    /// created, or that another process holds (an advisory lock on `PATH.lock`), is a
+    /// configuration error naming `outbox.file`. Defaults to none (the outbox is in memory).
+    pub file: Option<std::path::PathBuf>,
+    /// When the file is flushed to flash. Defaults to [`OutboxSync::Every`] 1 s.
+    pub sync: OutboxSync,
 }
 
 impl Default for OutboxConfig {
@@ -58,6 +89,8 @@ impl Default for OutboxConfig {
             max_messages: 1000,
             max_bytes: 1 << 20,
             when_full: WhenFull::Refuse,
+            file: None,
+            sync: OutboxSync::default(),
         }
     }
 }

@@ -262,21 +262,30 @@ impl Journal {
     }
 
     /// Bytes on disk: the journal file's length.
+    #[cfg_attr(not(test), allow(dead_code))] // tests and measurements
     pub fn disk_bytes(&self) -> u64 {
         self.end
     }
 
     /// The sequence number the next [`append`](Self::append) will return.
+    #[cfg_attr(not(test), allow(dead_code))] // tests and measurements
     pub fn next_seq(&self) -> u64 {
         self.next_seq
     }
 
+    /// The sequence number of the oldest unacknowledged record.
+    pub fn oldest(&self) -> Option<u64> {
+        self.live.front().map(|e| e.seq)
+    }
+
     /// Unacknowledged messages.
+    #[cfg_attr(not(test), allow(dead_code))] // tests and measurements
     pub fn pending(&self) -> usize {
         self.live.len()
     }
 
     /// Counters since open.
+    #[cfg_attr(not(test), allow(dead_code))] // tests and measurements
     pub fn stats(&self) -> JournalStats {
         self.stats
     }

@@ -260,7 +260,9 @@ impl Session {
                 if let Phase::Closing { mut link, code, .. } = phase {
                     // The server's reply follows everything we sent before our Close (TCP
                     // keeps order): all of it was read.
-                    link.delivery.all_proven(&mut self.outbox);
+                    if let Some(through) = link.delivery.all_proven(&mut self.outbox) {
+                        self.commands.push_back(Command::Ack { through });
+                    }
                     self.phase = self.finish_close(link, code);
                 }
             }
@@ -288,7 +290,9 @@ impl Session {
         let Some((rtt, proven)) = link.heartbeat.on_pong(seq, now) else {
             return;
         };
-        link.delivery.proven(proven, &mut self.outbox);
+        if let Some(through) = link.delivery.proven(proven, &mut self.outbox) {
+            self.commands.push_back(Command::Ack { through });
+        }
         self.stats.pongs_received += 1;
         self.stats.record_rtt(rtt);
         debug!("pong {seq}, rtt {} us", rtt.as_micros());

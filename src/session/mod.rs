@@ -82,6 +82,10 @@ pub(crate) enum Command {
     SendClose { code: u16, reason: String },
     /// The link is over: close it (its counters go into the totals).
     Release,
+    /// Every durable-outbox record up to `through` is proven delivered.
+    Ack { through: u64 },
+    /// Durable-outbox record `id` was dropped by a full outbox.
+    Forget { id: u64 },
 }
 
 /// Where the session is.
@@ -145,7 +149,7 @@ impl Session {
             outbox: Outbox::new(
                 config.outbox.max_messages,
                 config.outbox.max_bytes,
-                config.delivery == crate::Delivery::AtLeastOnce,
+                config.effective_delivery() == crate::Delivery::AtLeastOnce,
             ),
             app_ping: config
                 .heartbeat
@@ -182,6 +186,21 @@ impl Session {
     /// [`provide_hello`](Session::provide_hello)); `Client::run` does, for `Handler::on_open`.
     pub fn set_hello_from_application(&mut self, on: bool) {
         self.hello_from_application = on;
+    }
+
+    /// Messages restored from the durable outbox at start: the backlog, in their order.
+    pub fn restore(&mut self, messages: Vec<(u64, Message)>, skipped_bytes: u64) {
+        let count = messages.len() as u64;
+        for (id, m) in messages {
+            self.outbox.push_restored(Entry {
+                wire: into_wire(m),
+                id: Some(id),
+            });
+        }
+        self.events.push_back(Event::OutboxRestored {
+            messages: count,
+            skipped_bytes,
+        });
     }
 
     /// The application's hello for the link that just opened: it goes first, then the
@@ -275,15 +294,28 @@ impl Session {
         };
     }
 
-    /// Accepts `msg` for sending: `Ok(Some(wire))` means "write this on the link now" (it is
-    /// already counted in flight); `Ok(None)` means it waits in the outbox.
-    pub fn send(&mut self, msg: Message) -> Result<Option<Wire>, SendError> {
+    /// Whether `msg` would be accepted now (nothing changes): the durable outbox records a
+    /// message only once it is sure to be accepted.
+    pub fn check_send(&self, msg: Message) -> Result<Message, SendError> {
         if msg.len() > self.config.max_message_size {
             return Err(SendError::TooLarge(msg));
         }
         if matches!(self.phase, Phase::Stopped | Phase::Closing { .. }) {
             return Err(SendError::Closed(msg));
         }
+        let can_drop = self.config.outbox.when_full == crate::WhenFull::DropOldest
+            && self.outbox.queued_len() > 0;
+        if !self.outbox.has_room_for(msg.len()) && !can_drop {
+            return Err(SendError::OutboxFull(msg));
+        }
+        Ok(msg)
+    }
+
+    /// Accepts `msg` for sending: `Ok(Some(wire))` means "write this on the link now" (it is
+    /// already counted in flight); `Ok(None)` means it waits in the outbox. `id` is its record
+    /// in the durable outbox, if there is one.
+    pub fn send(&mut self, msg: Message, id: Option<u64>) -> Result<Option<Wire>, SendError> {
+        let msg = self.check_send(msg)?;
         if !self.make_room(msg.len()) {
             return Err(SendError::OutboxFull(msg));
         }
@@ -294,12 +326,15 @@ impl Session {
             Phase::Open(link)
                 if !link.hold_outbox && self.outbox.queued_len() == 0 && link.can_write() =>
             {
-                self.outbox.push_in_flight(Entry::new(wire.clone()));
+                self.outbox.push_in_flight(Entry {
+                    wire: wire.clone(),
+                    id,
+                });
                 Ok(Some(wire))
             }
             _ => self
                 .outbox
-                .push(Entry::new(wire))
+                .push(Entry { wire, id })
                 .map(|()| None)
                 .map_err(|e| SendError::OutboxFull(from_wire(e.wire))),
         }
@@ -309,10 +344,14 @@ impl Session {
     /// the policy says so.
     fn make_room(&mut self, len: usize) -> bool {
         while !self.outbox.has_room_for(len) {
-            if self.config.outbox.when_full != crate::WhenFull::DropOldest
-                || self.outbox.drop_oldest_queued().is_none()
-            {
+            if self.config.outbox.when_full != crate::WhenFull::DropOldest {
                 return false;
+            }
+            let Some(dropped) = self.outbox.drop_oldest_queued() else {
+                return false;
+            };
+            if let Some(id) = dropped.id {
+                self.commands.push_back(Command::Forget { id });
             }
             self.dropped += 1;
         }

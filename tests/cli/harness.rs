@@ -138,6 +138,13 @@ impl Wsbeat {
         self.stdin = None;
     }
 
+    /// Kills the child with SIGKILL (a crash or a power cut, as far as the process can
+    /// tell) and reaps it.
+    pub fn kill_hard(&mut self) {
+        let _ = self.child.kill();
+        self.status = self.child.wait().ok();
+    }
+
     /// The child's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -13,6 +13,7 @@ mod json;
 mod latency;
 mod lifecycle;
 mod matrix;
+mod outbox_file;
 mod signals;
 mod stop_phases;
 mod usage;

@@ -53,6 +53,8 @@ pub struct Args {
     pub outbox: Option<usize>,
     pub delivery: Option<wsbeat::Delivery>,
     pub outbox_full: Option<wsbeat::WhenFull>,
+    pub outbox_file: Option<String>,
+    pub outbox_sync: Option<wsbeat::OutboxSync>,
     pub events: Option<String>,
     pub keep_open: bool,
     pub binary_stdout: BinaryOut,
@@ -111,6 +113,8 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         outbox: None,
         delivery: None,
         outbox_full: None,
+        outbox_file: None,
+        outbox_sync: None,
         events: None,
         keep_open: false,
         binary_stdout: BinaryOut::Hex,
@@ -191,7 +195,7 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
 }
 
 /// Options that take a value, for the "missing value" versus "unknown option" message.
-pub const VALUE_OPTIONS: [&str; 24] = [
+pub const VALUE_OPTIONS: [&str; 26] = [
     "--ping-interval",
     "--pong-timeout",
     "--max-missed",
@@ -214,6 +218,8 @@ pub const VALUE_OPTIONS: [&str; 24] = [
     "--outbox",
     "--delivery",
     "--outbox-full",
+    "--outbox-file",
+    "--outbox-sync",
     "--events",
     "--binary-stdout",
 ];
@@ -286,6 +292,14 @@ fn set_value(args: &mut Args, name: &str, value: String) -> Result<(), UsageErro
                         format!("expected refuse or drop-oldest, got {value:?}"),
                     ))
                 }
+            })
+        }
+        "--outbox-file" => args.outbox_file = Some(value),
+        "--outbox-sync" => {
+            args.outbox_sync = Some(match value.as_str() {
+                "always" => wsbeat::OutboxSync::Always,
+                "never" => wsbeat::OutboxSync::Never,
+                _ => wsbeat::OutboxSync::Every(dur(&value)?),
             })
         }
         "--events" => args.events = Some(value),

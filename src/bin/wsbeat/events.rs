@@ -117,6 +117,13 @@ impl EventSink {
                 .int("delay_ms", delay.as_millis()),
             Event::GaveUp { attempts } => self.line("gave_up").int("attempts", *attempts),
             Event::Dropped { messages } => self.line("dropped").int("messages", *messages),
+            Event::OutboxRestored {
+                messages,
+                skipped_bytes,
+            } => self
+                .line("outbox_restored")
+                .int("messages", *messages)
+                .int("skipped_bytes", *skipped_bytes),
             Event::Closed { code } => self.line("closed").opt_int("code", *code),
             Event::Message(_) => return None,
             // `Event` is non-exhaustive: a newer library's event still shows up, by name.

@@ -53,6 +53,10 @@ Data:
       --outbox-full POLICY    refuse (stop reading stdin until there is room) or drop-oldest
                               (drop the oldest waiting line, reported as `dropped`)
                               [default: refuse]
+      --outbox-file PATH      keep the outbox in PATH across restarts and power loss (implies
+                              at-least-once); restored lines go first [default: none]
+      --outbox-sync WHEN      always (fsync before a line is accepted), a period such as 1s
+                              (at most one fsync per period), or never [default: 1s]
       --binary-stdout MODE    hex or raw [default: hex]
       --keep-open             at end of stdin stay connected until SIGINT/SIGTERM
 Output:

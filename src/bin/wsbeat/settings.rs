@@ -70,6 +70,12 @@ pub fn config(args: &Args) -> Result<Config, UsageError> {
     if let Some(w) = args.outbox_full {
         c.outbox.when_full = w;
     }
+    if let Some(path) = &args.outbox_file {
+        c.outbox.file = Some(path.into());
+    }
+    if let Some(sync) = args.outbox_sync {
+        c.outbox.sync = sync;
+    }
     tls(args, &mut c)?;
     Ok(c)
 }
@@ -130,6 +136,8 @@ fn option_for(field: &str) -> &'static str {
         "connect_timeout" => "--connect-timeout",
         "close_timeout" => "--close-timeout",
         "outbox.max_messages" => "--outbox",
+        "outbox.file" => "--outbox-file",
+        "outbox.sync" => "--outbox-sync",
         "max_message_size" | "max_frame_size" => "--max-message-size",
         "headers" => "--header",
         "protocols" => "--protocol",
