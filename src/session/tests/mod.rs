@@ -51,6 +51,7 @@ pub(super) fn names(events: &[Event]) -> Vec<&'static str> {
             Event::Message(_) => "message",
             Event::GaveUp { .. } => "gave_up",
             Event::Dropped { .. } => "dropped",
+            Event::OutboxRestored { .. } => "outbox_restored",
         })
         .collect()
 }
