@@ -214,7 +214,12 @@ impl Session {
     pub fn handle_link_error(&mut self, reason: DisconnectReason, now: Instant) {
         let phase = std::mem::replace(&mut self.phase, Phase::Stopped);
         self.phase = match phase {
-            Phase::Open(link) => self.link_lost(link, reason, now),
+            // A verdict already reached (the server's Close) is the reason, not what its
+            // aftermath (the reply's flush) ran into.
+            Phase::Open(mut link) => {
+                let reason = link.broken.take().unwrap_or(reason);
+                self.link_lost(link, reason, now)
+            }
             Phase::Closing { link, code, .. } => {
                 debug!("link failed while closing: {reason}");
                 self.finish_close(link, code)
@@ -267,13 +272,20 @@ impl Session {
                 }
             }
             Wire::Close(frame) => {
-                // tungstenite queued the reply; a failure to send it changes nothing now.
+                // tungstenite queued the reply. Its flush may also finish a data frame that a
+                // stall left half written, which the server then reads: so the link is judged
+                // (and its unsent messages requeued) only after the driver reported that
+                // flush, at the next `handle_timeout`, or a message would go out twice.
                 self.commands.push_back(Command::Flush);
                 let (code, reason) = match frame {
                     Some(f) => (Some(u16::from(f.code)), f.reason.as_str().to_string()),
                     None => (None, String::new()),
                 };
-                self.handle_link_error(DisconnectReason::ClosedByServer { code, reason }, now);
+                let _ = now;
+                if let Phase::Open(link) = &mut self.phase {
+                    link.broken
+                        .get_or_insert(DisconnectReason::ClosedByServer { code, reason });
+                }
             }
             Wire::Frame(_) => {}
         }

@@ -317,3 +317,30 @@ fn a_full_outbox_drops_its_oldest_waiting_messages_and_says_so_once() {
     ));
     assert_eq!(s.take_unsent(), [Message::text("3"), Message::text("4")]);
 }
+
+#[test]
+fn a_frame_the_close_reply_flush_completes_is_not_sent_again() {
+    let (mut s, t0) = session("ws://127.0.0.1:9/", |_| {});
+    open_at(&mut s, t0);
+    assert!(matches!(s.send(Message::text("half"), None), Ok(Some(_))));
+    // The socket took half of it.
+    s.handle_written(0, 5, Some(t0 + ms(1)));
+    s.handle_message(Wire::Close(None), t0 + ms(2));
+    assert!(
+        events(&mut s).is_empty(),
+        "judged once the reply's flush is reported"
+    );
+    assert!(matches!(commands(&mut s).as_slice(), [Command::Flush]));
+    // The flush wrote the rest of the frame, then the Close reply: the server has it.
+    s.handle_written(1, 20, None);
+    s.handle_timeout(t0 + ms(3));
+    match events(&mut s).first() {
+        Some(Event::Disconnected {
+            reason: DisconnectReason::ClosedByServer { .. },
+            unconfirmed: 1,
+            requeued: 0,
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(s.take_unsent().is_empty(), "not sent a second time");
+}
