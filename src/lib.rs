@@ -64,6 +64,8 @@
 //!   command; it brings `ctrlc` and `nix`. A firmware daemon using the library depends with
 //!   `default-features = false, features = ["tls"]` (or no features for plain `ws://`), and
 //!   none of the CLI's crates reach its dependency tree.
+//! - `fleet-sim` (off): exposes the backoff state machine, doc-hidden and unstable, for the
+//!   fleet simulation `examples/fleet.rs` and its check against real clients `tests/fleet.rs`.
 //!
 //! # Logging
 //! Through the `log` crate: `info` for connect, disconnect and reconnect; `warn` for missed
@@ -99,10 +101,57 @@ mod transport;
 mod upgrade;
 mod wake;
 
+/// The real backoff state machine for the fleet simulation (`examples/fleet.rs`) and its check
+/// against real clients (`tests/fleet.rs`), behind the `fleet-sim` feature (off by default):
+/// no stable API, not compiled into normal builds.
+#[cfg(feature = "fleet-sim")]
+#[doc(hidden)]
+pub mod __sim {
+    use std::time::{Duration, Instant};
+
+    use crate::backoff::{Backoff, Decision, SplitMix64};
+    use crate::BackoffConfig;
+
+    /// One client's backoff, driven on a virtual clock. Delays are `Some`, giving up `None`.
+    #[derive(Debug)]
+    pub struct SimBackoff(Backoff);
+
+    impl SimBackoff {
+        /// A backoff for `config` (valid, as `Client::new` would check it) with the jitter
+        /// sequence of `seed`.
+        pub fn new(config: BackoffConfig, seed: u64) -> SimBackoff {
+            SimBackoff(Backoff::new(config, SplitMix64::new(seed)))
+        }
+        /// An attempt starts.
+        pub fn on_attempt(&mut self) {
+            self.0.on_attempt();
+        }
+        /// A link opened at `now`.
+        pub fn on_connected(&mut self, now: Instant) {
+            self.0.on_connected(now);
+        }
+        /// An attempt failed: the delay before the next one, or `None` to give up.
+        pub fn on_attempt_failed(&mut self, retry_after: Option<Duration>) -> Option<Duration> {
+            delay(self.0.on_attempt_failed(retry_after))
+        }
+        /// An open link was lost at `now`: the delay before the next attempt, or `None`.
+        pub fn on_link_lost(&mut self, now: Instant) -> Option<Duration> {
+            delay(self.0.on_link_lost(now))
+        }
+    }
+
+    fn delay(d: Decision) -> Option<Duration> {
+        match d {
+            Decision::RetryAfter(d) => Some(d),
+            Decision::GiveUp => None,
+        }
+    }
+}
+
 pub use client::{AttemptRequest, Client};
 pub use config::{
-    AppHeartbeat, BackoffConfig, Config, Delivery, HeartbeatConfig, OutboxConfig, OutboxSync,
-    WhenFull,
+    AppHeartbeat, BackoffConfig, Config, Delivery, HeartbeatConfig, Jitter, OutboxConfig,
+    OutboxSync, WhenFull,
 };
 pub use error::{Error, SendError};
 pub use event::{Bytes, DisconnectReason, Event, Message, ReadyState, Utf8Bytes};

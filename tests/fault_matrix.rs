@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use common::drive::{for_span, is, ms, name, names, until, Seen};
 use common::{refused_port, watchdog, Mode, TestServer};
-use wsbeat::{Client, Config, DisconnectReason, Error, Event, Message};
+use wsbeat::{Client, Config, DisconnectReason, Error, Event, Jitter, Message};
 
 /// Time slack of every upper bound.
 const SLACK: Duration = Duration::from_millis(100);
@@ -69,6 +69,9 @@ fn config(url: &str) -> Config {
         .max_message_size(64 << 10)
         .seed(23);
     c.backoff.jitter = JITTER;
+    // The pacing checks are the proportional policy's (a floor of `(1 - jitter) × initial`,
+    // never shrinking); the default strategy, decorrelated, is not monotonic.
+    c.backoff.strategy = Jitter::Proportional;
     c
 }
 

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use common::drive::{name, names, Seen};
 use common::{watchdog, Watchdog};
 use peers::{Kind, Peer, SERVER_PING_INTERVAL};
-use wsbeat::{Client, Config, DisconnectReason, Error, Event, Message};
+use wsbeat::{Client, Config, DisconnectReason, Error, Event, Jitter, Message};
 
 const SLACK_MS: f64 = 100.0;
 const MAX_MESSAGE: usize = 256 << 10;
@@ -48,6 +48,8 @@ fn config(peer: &Peer) -> Config {
         .connect_timeout(Duration::from_secs(2))
         .max_message_size(MAX_MESSAGE)
         .seed(17);
+    // The restart test checks the proportional policy's pacing (a floor, never shrinking).
+    c.backoff.strategy = Jitter::Proportional;
     if peer.kind == Kind::Lws {
         c = c.protocol("lws-mirror-protocol");
     }

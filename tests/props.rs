@@ -10,9 +10,11 @@
 //! - `HeartbeatConfig::detection_bound` is `ping_interval + max_missed_pongs × pong_timeout`,
 //!   saturating instead of overflowing.
 //! - The backoff, observed on real attempts against a refused loopback port, for arbitrary
-//!   policies: `max_retries + 1` attempts then `GaveUp`; the k-th delay lies in
-//!   `[(1 - jitter) × b_k, b_k]` with `b_k = min(initial × factor^k, max)`, never shrinks,
-//!   and every attempt waits at least its delay.
+//!   policies of every strategy: `max_retries + 1` attempts then `GaveUp`; with
+//!   `b_k = min(initial × factor^k, max)`, the k-th delay lies in `[(1 - jitter) × b_k, b_k]`
+//!   and never shrinks (proportional), in `[0, b_k]` (full), or in
+//!   `[initial, min(max, 3 × previous)]` (decorrelated); every attempt waits at least its
+//!   delay.
 //! - The heartbeat, observed against a loopback server that never answers pings, for
 //!   arbitrary timings: exactly `max_missed_pongs` pings and misses, and the dead verdict
 //!   at the detection bound after the last inbound byte (the handshake), never before.
@@ -30,7 +32,7 @@ use common::proxy::{ConnectProxy, ProxyMode};
 use common::{refused_port, watchdog, Mode, TestServer};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as Runner, TestCaseError, TestRunner};
-use wsbeat::{Client, Config, DisconnectReason, Error, Event};
+use wsbeat::{Client, Config, DisconnectReason, Error, Event, Jitter};
 
 /// Runner settings: a fixed number of cases, no regression files in the source tree.
 fn runner(cases: u32) -> TestRunner {
@@ -135,6 +137,7 @@ struct Fields {
     max_below: bool,
     factor: f64,
     jitter: f64,
+    first_spread: Duration,
     connect_timeout: Duration,
     close_timeout: Duration,
     write_timeout: Duration,
@@ -162,6 +165,7 @@ fn fields() -> impl Strategy<Value = Fields> {
             proptest::bool::weighted(0.1),
             float(),
             float(),
+            duration(),
         ),
         (duration(), duration(), duration()),
         (
@@ -183,7 +187,7 @@ fn fields() -> impl Strategy<Value = Fields> {
         .prop_map(
             |(
                 (url, ping_interval, pong_timeout, max_missed),
-                (initial, max_extra, max_below, factor, jitter),
+                (initial, max_extra, max_below, factor, jitter, first_spread),
                 (connect_timeout, close_timeout, write_timeout),
                 (max_message_size, max_frame_size, read_buffer_size, outbox),
                 (headers, protocols, final_close_codes, final_http_statuses),
@@ -197,6 +201,7 @@ fn fields() -> impl Strategy<Value = Fields> {
                 max_below,
                 factor,
                 jitter,
+                first_spread,
                 connect_timeout,
                 close_timeout,
                 write_timeout,
@@ -223,6 +228,7 @@ impl Fields {
             .close_timeout(self.close_timeout);
         c.backoff.factor = self.factor + 1.0;
         c.backoff.jitter = self.jitter;
+        c.backoff.first_spread = self.first_spread;
         c.write_timeout = self.write_timeout;
         c.max_message_size = self.max_message_size;
         c.max_frame_size = self.max_frame_size;
@@ -275,6 +281,10 @@ impl Fields {
         if !(self.jitter.is_finite() && (0.0..1.0).contains(&self.jitter)) {
             return Some("backoff.jitter");
         }
+        // Zero is allowed (reconnect at once); only the 30-day bound applies.
+        if self.first_spread > max {
+            return Some("backoff.first_spread");
+        }
         let counts = [
             ("outbox.max_messages", self.outbox.0),
             ("outbox.max_bytes", self.outbox.1),
@@ -289,7 +299,7 @@ impl Fields {
 #[test]
 fn client_new_never_panics_and_refuses_exactly_what_the_rules_refuse() {
     let _w = watchdog(Duration::from_secs(120), "props_client_new");
-    const FIELDS: [&str; 23] = [
+    const FIELDS: [&str; 24] = [
         "url",
         "heartbeat.ping_interval",
         "heartbeat.pong_timeout",
@@ -299,6 +309,7 @@ fn client_new_never_panics_and_refuses_exactly_what_the_rules_refuse() {
         "backoff.max",
         "backoff.factor",
         "backoff.jitter",
+        "backoff.first_spread",
         "connect_timeout",
         "close_timeout",
         "write_timeout",
@@ -475,6 +486,7 @@ struct Policy {
     max_us: u64,
     factor: f64,
     jitter: f64,
+    strategy: Jitter,
     retries: u32,
     seed: u64,
 }
@@ -485,15 +497,21 @@ fn policy() -> impl Strategy<Value = Policy> {
         0u64..8_000,
         1.0..3.0f64,
         prop_oneof![Just(0.0), 0.0..0.95f64],
+        prop_oneof![
+            Just(Jitter::Proportional),
+            Just(Jitter::Full),
+            Just(Jitter::Decorrelated)
+        ],
         0u32..7,
         any::<u64>(),
     )
         .prop_map(
-            |(initial_us, extra, factor, jitter, retries, seed)| Policy {
+            |(initial_us, extra, factor, jitter, strategy, retries, seed)| Policy {
                 initial_us,
                 max_us: initial_us + extra,
                 factor,
                 jitter,
+                strategy,
                 retries,
                 seed,
             },
@@ -515,6 +533,7 @@ fn backoff_on_real_refused_attempts_follows_the_policy() {
                 .seed(p.seed);
             cfg.backoff.factor = p.factor;
             cfg.backoff.jitter = p.jitter;
+            cfg.backoff.strategy = p.strategy;
             let mut client = Client::new(cfg).unwrap();
             let (gave_up, before) = until(
                 &mut client,
@@ -542,13 +561,30 @@ fn backoff_on_real_refused_attempts_follows_the_policy() {
                     Event::Reconnecting { delay, .. } => {
                         let base =
                             (initial.as_secs_f64() * p.factor.powi(k)).min(max.as_secs_f64());
-                        let low = base * (1.0 - p.jitter);
+                        let (low, high) = match p.strategy {
+                            Jitter::Proportional => {
+                                prop_assert!(
+                                    delay >= last,
+                                    "delay {k} shrank: {delay:?} < {last:?}"
+                                );
+                                (base * (1.0 - p.jitter), base)
+                            }
+                            Jitter::Full => (0.0, base),
+                            Jitter::Decorrelated => {
+                                let previous = last.max(initial).as_secs_f64();
+                                (
+                                    initial.as_secs_f64(),
+                                    (3.0 * previous).min(max.as_secs_f64()),
+                                )
+                            }
+                            other => unreachable!("no property for {other:?}"),
+                        };
                         let d = delay.as_secs_f64();
                         prop_assert!(
-                            d >= low - 1e-6 && d <= base + 1e-6,
-                            "delay {k}: {delay:?} outside [{low}, {base}] s"
+                            d >= low - 1e-6 && d <= high + 1e-6,
+                            "{:?} delay {k}: {delay:?} outside [{low}, {high}] s",
+                            p.strategy
                         );
-                        prop_assert!(delay >= last, "delay {k} shrank: {delay:?} < {last:?}");
                         last = delay;
                         k += 1;
                         pending = Some((failed_at.take().unwrap_or(s.at), delay));

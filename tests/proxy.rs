@@ -10,14 +10,17 @@ use std::time::{Duration, Instant};
 use common::drive::{for_span, is, ms, names, until};
 use common::proxy::{base64, ConnectProxy, ProxyMode};
 use common::{refused_port, watchdog, Mode, TestServer};
-use wsbeat::{Client, Config, Error, Event, Message};
+use wsbeat::{Client, Config, Error, Event, Jitter, Message};
 
 fn config(url: &str) -> Config {
-    Config::new(url)
+    let mut c = Config::new(url)
         .ping_interval(Duration::from_millis(300))
         .backoff(Duration::from_millis(200), Duration::from_millis(400))
         .connect_timeout(Duration::from_secs(1))
-        .seed(5)
+        .seed(5);
+    // The 407 test counts attempts by the proportional policy's spacing.
+    c.backoff.strategy = Jitter::Proportional;
+    c
 }
 
 #[cfg(feature = "tls")]

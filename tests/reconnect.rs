@@ -1,6 +1,7 @@
 //! Reconnection: one cycle per disconnect, capped jittered backoff, give-up counts,
-//! Retry-After, connect timeout, final close codes. Delays are asserted against the policy:
-//! every wait lies in `[(1 - jitter) × d, d]`.
+//! Retry-After, connect timeout, final close codes. Delays are asserted against the
+//! proportional policy, pinned here (the default draws from a wider range): every wait lies in
+//! `[(1 - jitter) × d, d]`.
 
 mod common;
 
@@ -8,15 +9,20 @@ use std::time::{Duration, Instant};
 
 use common::drive::{for_span, is, ms, names, until};
 use common::{refused_port, watchdog, Mode, TestServer};
-use wsbeat::{Client, Config, DisconnectReason, Error, Event};
+use wsbeat::{Client, Config, DisconnectReason, Error, Event, Jitter};
 
 fn config(url: &str) -> Config {
-    Config::new(url)
+    let mut c = Config::new(url)
         .ping_interval(Duration::from_secs(5))
         .backoff(Duration::from_millis(100), Duration::from_millis(400))
         .min_uptime(Duration::from_millis(300))
         .connect_timeout(Duration::from_millis(500))
-        .seed(7)
+        .seed(7);
+    c.backoff.strategy = Jitter::Proportional;
+    // A reset's first attempt is spread over [0, 100 ms] (not the default 10 s), and the
+    // failures after it start from 100 ms, as before a reset.
+    c.backoff.first_spread = Duration::from_millis(100);
+    c
 }
 
 #[test]

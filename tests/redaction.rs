@@ -126,7 +126,7 @@ fn secret_config(server: &TestServer, proxy: &ConnectProxy) -> Config {
         "ws://user:s3cret@127.0.0.1:{}/?token=abc123&x=1",
         server.port()
     );
-    Config::new(url)
+    let mut c = Config::new(url)
         .header("Authorization", "Bearer t0psecret")
         .header("Cookie", "sid=c00kie")
         .proxy(proxy.url_with_auth("dev", "pr0xypass"))
@@ -134,7 +134,11 @@ fn secret_config(server: &TestServer, proxy: &ConnectProxy) -> Config {
         .backoff(Duration::from_millis(50), Duration::from_millis(100))
         .min_uptime(Duration::from_millis(50))
         .connect_timeout(Duration::from_secs(1))
-        .seed(9)
+        .seed(9);
+    // Links last longer than min_uptime here: without this, each drop would be spread over
+    // the default 10 s, beyond the 5 s waits below.
+    c.backoff.first_spread = Duration::from_millis(50);
+    c
 }
 
 /// Runs a client through connect, echo, pings, a dropped link, a server close, a refused

@@ -19,7 +19,9 @@ use common::certs::{certs, P12_PASSWORD};
 use common::drive::{for_span, is, ms, names, until, Seen};
 use common::tls::{FrontMode, FrontOptions, ServerCert, TlsFront};
 use common::{watchdog, Mode, TestServer};
-use wsbeat::{Client, ClientIdentity, Config, DisconnectReason, Error, Event, Message, TlsConfig};
+use wsbeat::{
+    Client, ClientIdentity, Config, DisconnectReason, Error, Event, Jitter, Message, TlsConfig,
+};
 
 const SLACK_MS: f64 = 100.0;
 
@@ -31,6 +33,8 @@ fn config(url: &str) -> Config {
         .connect_timeout(Duration::from_secs(2))
         .seed(11);
     c.tls = TlsConfig::default().add_root_pem(certs().ca_pem.clone());
+    // The retry checks below are the proportional policy's (a floor, never shrinking).
+    c.backoff.strategy = Jitter::Proportional;
     c
 }
 

@@ -18,7 +18,8 @@ pub const MIN_UPTIME: Duration = Duration::from_millis(500);
 pub fn settings() -> String {
     format!(
         "ping_interval {} ms, pong_timeout {} ms, max_missed_pongs {MAX_MISSED} (bound {} ms); \
-         backoff initial {} ms, max {} ms, factor 2, jitter 0.2, min_uptime {} ms, seed 7; \
+         backoff proportional, initial {} ms, max {} ms, factor 2, jitter 0.2, first_spread \
+         = initial, min_uptime {} ms, seed 7; \
          the server freezes right after answering a ping and refuses connections until it \
          returns halfway through the second backoff delay",
         PING.as_millis(),
@@ -96,6 +97,11 @@ pub fn detect_and_recover(cycles: usize) -> Result<Vec<Cycle>, String> {
         .connect_timeout(Duration::from_secs(1))
         .seed(7);
     config.backoff.jitter = 0.2;
+    // The cycle's timing (the server returns halfway through the second delay) is measured
+    // against the proportional policy; the spread after each lost link is kept as short as
+    // the first delay rather than the default 10 s.
+    config.backoff.strategy = wsbeat::Jitter::Proportional;
+    config.backoff.first_spread = BACKOFF_INITIAL;
     let mut client = Client::new(config).map_err(|e| e.to_string())?;
     wait_for(&mut client, Duration::from_secs(5), |e| {
         matches!(e, Event::Connected { .. })

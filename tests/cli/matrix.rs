@@ -10,7 +10,9 @@ use super::harness::{Wsbeat, SLOW};
 use super::json::Object;
 
 /// Checks every `reconnecting` → next `connecting` gap in `seen` against its `delay_ms`
-/// (`t_ms` and `delay_ms` are whole milliseconds, truncated) and returns the delays.
+/// (`t_ms` and `delay_ms` are whole milliseconds, truncated) and returns the delays. Their
+/// order is not checked: the default strategy (decorrelated) is not monotonic; each
+/// strategy's shape is the library's tests' (`src/backoff.rs`, `tests/props.rs`).
 fn paced(seen: &[Object], slack_ms: f64) -> Vec<f64> {
     let mut delays = Vec::new();
     let mut pending: Option<(f64, f64)> = None;
@@ -30,7 +32,6 @@ fn paced(seen: &[Object], slack_ms: f64) -> Vec<f64> {
             _ => {}
         }
     }
-    assert!(delays.windows(2).all(|w| w[0] <= w[1]), "{delays:?}");
     delays
 }
 

@@ -79,6 +79,26 @@ fn bad_options_exit_2_naming_the_option() {
         "wsbeat: --backoff-max: must not be less than --backoff-initial",
     );
     expect_usage_error(
+        &["--reconnect-spread", "soon", url],
+        "wsbeat: --reconnect-spread: invalid duration \"soon\"",
+    );
+    expect_usage_error(
+        &["--reconnect-spread", "10", url],
+        "wsbeat: --reconnect-spread: invalid duration \"10\": missing unit",
+    );
+    expect_usage_error(
+        &["--reconnect-spread", "721h", url],
+        "wsbeat: --reconnect-spread: must be at most 30 days",
+    );
+    expect_usage_error(
+        &["--backoff-strategy", "exponential", url],
+        "wsbeat: --backoff-strategy: expected proportional, full or decorrelated",
+    );
+    expect_usage_error(
+        &[url, "--reconnect-spread"],
+        "wsbeat: --reconnect-spread: missing value",
+    );
+    expect_usage_error(
         &["--binary-stdout", "base64", url],
         "wsbeat: --binary-stdout: ",
     );
@@ -128,6 +148,8 @@ fn help_and_version_exit_0() {
         "--ping-interval DUR",
         "[default: 20s]",
         "--max-retries N",
+        "--reconnect-spread DUR",
+        "--backoff-strategy S",
         "--keep-open",
         "--events PATH|-",
     ] {

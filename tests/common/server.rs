@@ -67,6 +67,12 @@ pub(crate) struct Shared {
     conns: Mutex<Vec<ConnEntry>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     next_id: AtomicU64,
+    /// When each TCP connection was accepted, in order (see `accept_times`).
+    accept_times: Mutex<Vec<Instant>>,
+    /// Set by `outage`: the listener stays closed (connects are refused) until then.
+    refuse_until: Mutex<Option<Instant>>,
+    /// Whether the accept thread has closed its listener for an outage.
+    listener_closed: AtomicBool,
 }
 
 impl Shared {
@@ -150,10 +156,58 @@ impl Shared {
     }
 }
 
-fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+/// Binds 127.0.0.1:`port` (0: ephemeral), retrying for up to 2 s while the port is still in
+/// use, non-blocking.
+fn bind(port: u16) -> io::Result<TcpListener> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let listener = loop {
+        match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+            Ok(l) => break l,
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && Instant::now() < deadline => {
+                thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+fn accept_loop(shared: Arc<Shared>, listener: TcpListener, port: u16) {
+    let mut listener = Some(listener);
     while !shared.stop.load(SeqCst) {
-        match listener.accept() {
+        // An outage (`TestServer::outage`): no listener, so the kernel refuses every connect
+        // at once, as for a server process that is down; listening again when it ends.
+        let refuse_until = *lock(&shared.refuse_until);
+        if let Some(until) = refuse_until {
+            if listener.take().is_some() {
+                shared.listener_closed.store(true, SeqCst);
+            }
+            if Instant::now() < until {
+                thread::sleep(Duration::from_millis(1));
+                continue;
+            }
+            match bind(port) {
+                Ok(l) => {
+                    listener = Some(l);
+                    *lock(&shared.refuse_until) = None;
+                    shared.listener_closed.store(false, SeqCst);
+                    debug!("test server: listening again on 127.0.0.1:{port}");
+                }
+                Err(e) => {
+                    warn!("test server: cannot listen again on port {port}: {e}");
+                    thread::sleep(POLL);
+                }
+            }
+            continue;
+        }
+        let Some(l) = &listener else {
+            thread::sleep(POLL);
+            continue;
+        };
+        match l.accept() {
             Ok((stream, peer)) => {
+                lock(&shared.accept_times).push(Instant::now());
                 shared.accepted.fetch_add(1, SeqCst);
                 debug!("test server: TCP connection from {peer}");
                 shared.spawn_conn(stream);
@@ -198,17 +252,7 @@ impl TestServer {
     /// the port of a stopped one. Retries the bind for up to 2 s while the
     /// port is still in use.
     pub fn start_on(port: u16, mode: Mode) -> io::Result<TestServer> {
-        let deadline = Instant::now() + Duration::from_secs(2);
-        let listener = loop {
-            match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
-                Ok(l) => break l,
-                Err(e) if e.kind() == io::ErrorKind::AddrInUse && Instant::now() < deadline => {
-                    thread::sleep(Duration::from_millis(20));
-                }
-                Err(e) => return Err(e),
-            }
-        };
-        listener.set_nonblocking(true)?;
+        let listener = bind(port)?;
         let port = listener.local_addr()?.port();
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
@@ -222,11 +266,14 @@ impl TestServer {
             conns: Mutex::new(Vec::new()),
             threads: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
+            accept_times: Mutex::new(Vec::new()),
+            refuse_until: Mutex::new(None),
+            listener_closed: AtomicBool::new(false),
         });
         let for_thread = shared.clone();
         let accept_thread = thread::Builder::new()
             .name(format!("test-server-accept-{port}"))
-            .spawn(move || accept_loop(for_thread, listener))?;
+            .spawn(move || accept_loop(for_thread, listener, port))?;
         debug!("test server: listening on 127.0.0.1:{port}");
         Ok(TestServer {
             shared,
@@ -275,6 +322,28 @@ impl TestServer {
     /// drop), including connections still in the handshake.
     pub fn drop_all(&self) {
         self.shared.kill_all();
+    }
+
+    /// A server outage, as when its process restarts: stops listening (every connect is
+    /// refused at once), then drops every connection at once, and listens again on the same
+    /// port `refuse_for` after the drop. Returns the instant of the drop, once every
+    /// connection has been shut down. Accepts go on being counted in `accept_times`.
+    pub fn outage(&self, refuse_for: Duration) -> Instant {
+        // Far ahead until the listener is closed, so no client reconnects in between.
+        *lock(&self.shared.refuse_until) = Some(Instant::now() + Duration::from_secs(3600));
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !self.shared.listener_closed.load(SeqCst) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(1));
+        }
+        self.shared.kill_all();
+        let dropped = Instant::now();
+        *lock(&self.shared.refuse_until) = Some(dropped + refuse_for);
+        dropped
+    }
+
+    /// When each TCP connection was accepted so far, in order.
+    pub fn accept_times(&self) -> Vec<Instant> {
+        lock(&self.shared.accept_times).clone()
     }
 
     /// Send a Close frame with `code` and `reason` to every current

@@ -37,6 +37,8 @@ pub struct Args {
     pub app_pong: Option<String>,
     pub backoff_initial: Option<Duration>,
     pub backoff_max: Option<Duration>,
+    pub backoff_strategy: Option<wsbeat::Jitter>,
+    pub reconnect_spread: Option<Duration>,
     pub min_uptime: Option<Duration>,
     pub max_retries: Option<u32>,
     pub connect_timeout: Option<Duration>,
@@ -97,6 +99,8 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         app_pong: None,
         backoff_initial: None,
         backoff_max: None,
+        backoff_strategy: None,
+        reconnect_spread: None,
         min_uptime: None,
         max_retries: None,
         connect_timeout: None,
@@ -195,7 +199,7 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
 }
 
 /// Options that take a value, for the "missing value" versus "unknown option" message.
-pub const VALUE_OPTIONS: [&str; 26] = [
+pub const VALUE_OPTIONS: [&str; 28] = [
     "--ping-interval",
     "--pong-timeout",
     "--max-missed",
@@ -203,6 +207,8 @@ pub const VALUE_OPTIONS: [&str; 26] = [
     "--app-pong",
     "--backoff-initial",
     "--backoff-max",
+    "--backoff-strategy",
+    "--reconnect-spread",
     "--min-uptime",
     "--max-retries",
     "--connect-timeout",
@@ -242,6 +248,20 @@ fn set_value(args: &mut Args, name: &str, value: String) -> Result<(), UsageErro
         "--app-pong" => args.app_pong = Some(value),
         "--backoff-initial" => args.backoff_initial = Some(dur(&value)?),
         "--backoff-max" => args.backoff_max = Some(dur(&value)?),
+        "--backoff-strategy" => {
+            args.backoff_strategy = Some(match value.as_str() {
+                "proportional" => wsbeat::Jitter::Proportional,
+                "full" => wsbeat::Jitter::Full,
+                "decorrelated" => wsbeat::Jitter::Decorrelated,
+                _ => {
+                    return Err(UsageError::new(
+                        name,
+                        format!("expected proportional, full or decorrelated, got {value:?}"),
+                    ))
+                }
+            })
+        }
+        "--reconnect-spread" => args.reconnect_spread = Some(dur(&value)?),
         "--min-uptime" => args.min_uptime = Some(dur(&value)?),
         "--max-retries" => args.max_retries = Some(count(&value)?),
         "--connect-timeout" => args.connect_timeout = Some(dur(&value)?),
@@ -391,8 +411,28 @@ mod tests {
         assert!(err(&["--max-missed", "many", "ws://h/"]).starts_with("--max-missed: invalid"));
         assert!(err(&["--keep-open=yes", "ws://h/"]).starts_with("--keep-open: takes no value"));
         assert!(err(&["--header", "novalue", "ws://h/"]).starts_with("--header: expected"));
+        assert!(err(&["--reconnect-spread", "10", "ws://h/"])
+            .starts_with("--reconnect-spread: invalid duration"));
+        assert!(err(&["--backoff-strategy", "equal", "ws://h/"])
+            .starts_with("--backoff-strategy: expected proportional, full or decorrelated"));
         assert!(err(&[]).starts_with("<URL>: missing"));
         assert!(err(&["ws://a/", "ws://b/"]).contains("unexpected argument"));
+    }
+
+    #[test]
+    fn backoff_strategy_and_spread_parse() {
+        let a = run(&[
+            "--backoff-strategy",
+            "full",
+            "--reconnect-spread=0s",
+            "ws://h/",
+        ])
+        .unwrap();
+        assert_eq!(a.backoff_strategy, Some(wsbeat::Jitter::Full));
+        assert_eq!(a.reconnect_spread, Some(Duration::ZERO));
+        let a = run(&["--backoff-strategy=proportional", "ws://h/"]).unwrap();
+        assert_eq!(a.backoff_strategy, Some(wsbeat::Jitter::Proportional));
+        assert_eq!(a.reconnect_spread, None);
     }
 
     #[test]

@@ -30,6 +30,11 @@ Heartbeat (a dead link is noticed ping-interval + max-missed x pong-timeout afte
 Reconnecting:
       --backoff-initial DUR   first delay after a failure [default: {b_init}]
       --backoff-max DUR       longest delay [default: {b_max}]
+      --backoff-strategy S    how delays are drawn: proportional, full or decorrelated
+                              [default: {strategy}]
+      --reconnect-spread DUR  after a lost link (one that lasted --min-uptime) reconnect at a
+                              random time within DUR and retry no faster than DUR, so a fleet
+                              that lost one server returns spread out [default: {spread}]
       --min-uptime DUR        a link must last this long to reset the delay [default: {uptime}]
       --max-retries N         give up after N failed retries in a row [default: retry forever]
       --connect-timeout DUR   bound on TCP + TLS + upgrade [default: {connect}]
@@ -77,12 +82,25 @@ Close (1000); a second signal exits at once. Exit status: 0 clean close, 1 gave 
         missed = c.heartbeat.max_missed_pongs,
         b_init = d(c.backoff.initial),
         b_max = d(c.backoff.max),
+        strategy = strategy_name(c.backoff.strategy),
+        spread = d(c.backoff.first_spread),
         uptime = d(c.backoff.min_uptime),
         connect = d(c.connect_timeout),
         close = d(c.close_timeout),
         max_msg = c.max_message_size,
         outbox = c.outbox.max_messages,
     )
+}
+
+/// The `--backoff-strategy` spelling of `strategy`.
+fn strategy_name(strategy: wsbeat::Jitter) -> &'static str {
+    match strategy {
+        wsbeat::Jitter::Proportional => "proportional",
+        wsbeat::Jitter::Full => "full",
+        wsbeat::Jitter::Decorrelated => "decorrelated",
+        // `Jitter` is non-exhaustive; a new strategy gets its spelling with its option value.
+        _ => "the library's",
+    }
 }
 
 #[cfg(test)]
@@ -95,6 +113,8 @@ mod tests {
         let h = help();
         assert!(h.contains("[default: 20s]"), "{h}");
         assert!(h.contains("[default: 1m]"), "{h}");
+        assert!(h.contains("[default: decorrelated]"), "{h}");
+        assert!(h.contains("[default: 10s]"), "{h}");
         for opt in VALUE_OPTIONS {
             assert!(h.contains(opt), "{opt} missing from --help");
         }

@@ -39,6 +39,12 @@ pub fn config(args: &Args) -> Result<Config, UsageError> {
     if let Some(d) = args.backoff_max {
         c.backoff.max = d;
     }
+    if let Some(s) = args.backoff_strategy {
+        c.backoff.strategy = s;
+    }
+    if let Some(d) = args.reconnect_spread {
+        c.backoff.first_spread = d;
+    }
     if let Some(d) = args.min_uptime {
         c = c.min_uptime(d);
     }
@@ -131,6 +137,7 @@ fn option_for(field: &str) -> &'static str {
         "heartbeat.app_heartbeat" => "--app-ping/--app-pong",
         "backoff.initial" => "--backoff-initial",
         "backoff.max" => "--backoff-max",
+        "backoff.first_spread" => "--reconnect-spread",
         "backoff.min_uptime" => "--min-uptime",
         "backoff.max_retries" => "--max-retries",
         "connect_timeout" => "--connect-timeout",
@@ -191,6 +198,8 @@ mod tests {
         assert!(e.starts_with("<URL>: scheme must be ws or wss"), "{e}");
         let e = build(&["--backoff-initial", "5s", "--backoff-max", "1s", "ws://h/"]).unwrap_err();
         assert_eq!(e, "--backoff-max: must not be less than --backoff-initial");
+        let e = build(&["--reconnect-spread", "721h", "ws://h/"]).unwrap_err();
+        assert_eq!(e, "--reconnect-spread: must be at most 30 days");
         let e = build(&["--outbox", "0", "ws://h/"]).unwrap_err();
         assert!(e.starts_with("--outbox: "), "{e}");
         let e = build(&["--header", "Bad Name: v", "ws://h/"]).unwrap_err();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::candidates::CONNECTION_ATTEMPT_DELAY;
 use super::{Command, Session};
-use crate::{Config, Error, Event, ReadyState};
+use crate::{Config, Error, Event, Jitter, ReadyState};
 
 pub(super) fn us(n: u64) -> Duration {
     Duration::from_micros(n)
@@ -17,9 +17,11 @@ pub(super) fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-/// A session for `url` (jitter off, so delays are exact) and the fake clock's zero.
+/// A session for `url` (proportional jitter, off, so delays are exact: the default strategy,
+/// decorrelated, draws every delay) and the fake clock's zero.
 pub(super) fn session(url: &str, tune: impl FnOnce(&mut Config)) -> (Session, Instant) {
     let mut config = Config::new(url).seed(7);
+    config.backoff.strategy = Jitter::Proportional;
     config.backoff.jitter = 0.0;
     tune(&mut config);
     let endpoint = config.validate().unwrap();
