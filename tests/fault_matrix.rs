@@ -254,10 +254,7 @@ fn until_count(
             names(&seen)
         );
         if let Some(event) = client.poll(end - now) {
-            seen.push(Seen {
-                at: Instant::now(),
-                event,
-            });
+            seen.push(Seen::new(event));
         }
     }
     seen

@@ -85,7 +85,7 @@ impl Driver {
             self.bytes_in = bytes_in;
             self.last_inbound = now;
         }
-        event.map(|event| Seen { at: now, event })
+        event.map(Seen::new)
     }
 
     /// Polls until `pred` matches, returning the event and those before it.

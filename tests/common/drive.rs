@@ -4,10 +4,27 @@ use std::time::{Duration, Instant};
 
 use wsbeat::{Client, Event};
 
-/// An event and when the test saw it.
+/// An event and when it happened: for `Connecting` and `Reconnecting`, the library's own
+/// instant (when the attempt started; when the retry was scheduled), so that pacing and
+/// connect deadlines are judged on the library's clock, never on when a test loop happened to
+/// see the event; for the others, when the test saw it (always after the library acted, so
+/// good for upper bounds, and for lower bounds measured from a library instant).
 pub struct Seen {
     pub at: Instant,
     pub event: Event,
+}
+
+impl Seen {
+    /// `event`, seen now (see [`Seen`] for the instant kept).
+    pub fn new(event: Event) -> Seen {
+        let now = Instant::now();
+        let at = match &event {
+            Event::Connecting { at, .. } => *at,
+            Event::Reconnecting { at, delay, .. } => at.checked_sub(*delay).unwrap_or(*at),
+            _ => now,
+        };
+        Seen { at, event }
+    }
 }
 
 /// Polls until `pred` matches an event, returning it with everything seen before it.
@@ -28,10 +45,7 @@ pub fn until(
             names(&before)
         );
         if let Some(event) = client.poll(end - now) {
-            let seen = Seen {
-                at: Instant::now(),
-                event,
-            };
+            let seen = Seen::new(event);
             if pred(&seen.event) {
                 return (seen, before);
             }
@@ -50,10 +64,7 @@ pub fn for_span(client: &mut Client, span: Duration) -> Vec<Seen> {
             return seen;
         }
         if let Some(event) = client.poll(end - now) {
-            seen.push(Seen {
-                at: Instant::now(),
-                event,
-            });
+            seen.push(Seen::new(event));
         }
     }
 }

@@ -49,6 +49,13 @@ impl EventSink {
         Line::new(event, self.t_ms())
     }
 
+    /// Starts a line for `event` stamped with the instant the library gave for it (when an
+    /// attempt started, when a retry was scheduled): pacing read off the event log is then
+    /// the library's own, not when this loop got round to writing the line.
+    fn line_at(&self, event: &str, at: Instant) -> Line {
+        Line::new(event, at.saturating_duration_since(self.start).as_millis())
+    }
+
     /// Writes a finished line in one `write` so that lines from a crash never interleave.
     /// A failing event log must not stop the data path: the error is logged once per line.
     pub fn write(&mut self, text: &str) {
@@ -76,8 +83,8 @@ impl EventSink {
 
     fn describe(&self, event: &Event) -> Option<Line> {
         let line = match event {
-            Event::Connecting { attempt, url, .. } => self
-                .line("connecting")
+            Event::Connecting { attempt, url, at } => self
+                .line_at("connecting", *at)
                 .int("attempt", *attempt)
                 .str("url", url),
             Event::Connected {
@@ -111,8 +118,8 @@ impl EventSink {
                 .int("attempt", *attempt)
                 .str("error", &error.to_string())
                 .opt_int("http_status", error.http_status()),
-            Event::Reconnecting { attempt, delay, .. } => self
-                .line("reconnecting")
+            Event::Reconnecting { attempt, delay, at } => self
+                .line_at("reconnecting", at.checked_sub(*delay).unwrap_or(*at))
                 .int("attempt", *attempt)
                 .int("delay_ms", delay.as_millis()),
             Event::GaveUp { attempts } => self.line("gave_up").int("attempts", *attempts),
