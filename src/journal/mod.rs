@@ -167,6 +167,14 @@ impl Journal {
             return Err(JournalError::TooLarge { len: msg.len() });
         }
         let seq = self.next_seq;
+        if seq > format::MAX_SEQ {
+            // 2^63 appends: unreachable in practice, but the reader would refuse the record.
+            return Err(JournalError::io(
+                "append to",
+                &self.paths.file,
+                std::io::Error::other("sequence numbers exhausted"),
+            ));
+        }
         self.scratch.clear();
         encode_message(&mut self.scratch, seq, msg);
         self.write_scratch()?;
