@@ -53,6 +53,7 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
+    /// The kind a record's kind byte names, if any.
     fn from_byte(b: u8) -> Option<Kind> {
         match b {
             1 => Some(Kind::Text),
@@ -61,6 +62,7 @@ impl Kind {
             _ => None,
         }
     }
+    /// The kind byte written for this kind.
     fn byte(self) -> u8 {
         match self {
             Kind::Text => 1,
@@ -208,6 +210,7 @@ pub(super) fn classify_header(bytes: &[u8]) -> HeaderState {
 mod tests {
     use super::*;
 
+    /// The fixed part of the record at the start of `bytes`.
     fn head(bytes: &[u8]) -> [u8; RECORD_HEADER_LEN] {
         let mut h = [0u8; RECORD_HEADER_LEN];
         h.copy_from_slice(&bytes[..RECORD_HEADER_LEN]);

@@ -121,6 +121,7 @@ impl Schedule {
 mod tests {
     use super::*;
 
+    /// One period.
     const SEC: Duration = Duration::from_secs(1);
 
     #[test]

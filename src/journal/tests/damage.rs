@@ -10,10 +10,14 @@ use crate::journal::format::{encode, encode_message, header, Kind, MAX_SEQ};
 /// A journal file built through the API, and after each operation the file length and what a
 /// restart would restore at that point.
 struct Reference {
+    /// The file.
     bytes: Vec<u8>,
+    /// After each operation: the file length and the sequence numbers a restart restores.
     points: Vec<(u64, Vec<u64>)>,
 }
 
+/// Builds the reference journal (`messages` appends, an ack through the one before every
+/// `ack_every`-th) in `dir`, recording the restore points.
 fn reference(dir: &TempDir, messages: u64, ack_every: Option<u64>) -> Reference {
     let path = dir.path().join("reference.wsj");
     let (mut j, _) = open(&path, SyncPolicy::Never);

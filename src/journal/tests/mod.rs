@@ -26,6 +26,7 @@ pub(super) struct TempDir(PathBuf);
 impl TempDir {
     /// A new empty directory whose name contains `name`, the process id and a counter.
     pub fn new(name: &str) -> TempDir {
+        /// Directories made so far by this process.
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         let dir =
@@ -47,6 +48,7 @@ impl TempDir {
 }
 
 impl Drop for TempDir {
+    /// Removes the directory and everything in it.
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
