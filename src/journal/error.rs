@@ -61,6 +61,7 @@ impl JournalError {
 }
 
 impl fmt::Display for JournalError {
+    /// Short and lowercase, naming the file; the OS error's text comes last.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             JournalError::Locked { lock } => write!(
@@ -89,6 +90,7 @@ impl fmt::Display for JournalError {
 }
 
 impl StdError for JournalError {
+    /// The OS error of an I/O failure.
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
             JournalError::Io { source, .. } => Some(source),

@@ -34,13 +34,16 @@ pub(super) const HEADER_LEN: u64 = 16;
 pub(super) const RECORD_HEADER_LEN: usize = 20;
 /// Starts every record.
 pub(super) const MARKER: [u8; 2] = [0xF5, 0x8E];
+/// The largest sequence number a record may carry. Larger ones (and 0, never written) are
+/// damage: a crafted record with `u64::MAX` must not make the next number overflow.
+pub(crate) const MAX_SEQ: u64 = u64::MAX >> 1;
 /// The largest payload a record holds: tungstenite's default message size limit. Larger
 /// lengths in a file are damage, which keeps the reader from trusting a length of gigabytes.
 pub(crate) const MAX_PAYLOAD: usize = 64 << 20;
 
 /// What a record says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Kind {
+pub(crate) enum Kind {
     /// A text message (payload is UTF-8).
     Text,
     /// A binary message.
@@ -50,6 +53,7 @@ pub(super) enum Kind {
 }
 
 impl Kind {
+    /// The kind a record's kind byte names, if any.
     fn from_byte(b: u8) -> Option<Kind> {
         match b {
             1 => Some(Kind::Text),
@@ -58,6 +62,7 @@ impl Kind {
             _ => None,
         }
     }
+    /// The kind byte written for this kind.
     fn byte(self) -> u8 {
         match self {
             Kind::Text => 1,
@@ -82,7 +87,8 @@ pub(super) struct RecordHead {
 
 impl RecordHead {
     /// Decodes the fixed part, or `None` when it cannot start a record (wrong marker, unknown
-    /// kind or flags, a length over [`MAX_PAYLOAD`], an ack with a payload).
+    /// kind or flags, a length over [`MAX_PAYLOAD`], an ack with a payload, a sequence number
+    /// of 0 or over [`MAX_SEQ`]).
     pub fn parse(bytes: &[u8; RECORD_HEADER_LEN]) -> Option<RecordHead> {
         if bytes[0..2] != MARKER || bytes[3] != 0 {
             return None;
@@ -94,11 +100,15 @@ impl RecordHead {
         }
         let mut seq = [0u8; 8];
         seq.copy_from_slice(&bytes[8..16]);
+        let seq = u64::from_le_bytes(seq);
+        if seq == 0 || seq > MAX_SEQ {
+            return None;
+        }
         let crc = u32::from_le_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]);
         Some(RecordHead {
             kind,
             len,
-            seq: u64::from_le_bytes(seq),
+            seq,
             crc,
         })
     }
@@ -119,7 +129,7 @@ impl RecordHead {
 }
 
 /// Appends a record to `out`.
-pub(super) fn encode(out: &mut Vec<u8>, kind: Kind, seq: u64, payload: &[u8]) {
+pub(crate) fn encode(out: &mut Vec<u8>, kind: Kind, seq: u64, payload: &[u8]) {
     let start = out.len();
     out.extend_from_slice(&MARKER);
     out.push(kind.byte());
@@ -145,12 +155,12 @@ pub(crate) fn encode_message(out: &mut Vec<u8>, seq: u64, msg: &Message) {
 }
 
 /// Appends an ack record ("every message up to `seq` is delivered") to `out`.
-pub(super) fn encode_ack(out: &mut Vec<u8>, seq: u64) {
+pub(crate) fn encode_ack(out: &mut Vec<u8>, seq: u64) {
     encode(out, Kind::Ack, seq, &[]);
 }
 
 /// The file header of this version.
-pub(super) fn header() -> [u8; HEADER_LEN as usize] {
+pub(crate) fn header() -> [u8; HEADER_LEN as usize] {
     let mut h = [0u8; HEADER_LEN as usize];
     h[..8].copy_from_slice(&MAGIC);
     h[8..12].copy_from_slice(&VERSION.to_le_bytes());
@@ -200,6 +210,7 @@ pub(super) fn classify_header(bytes: &[u8]) -> HeaderState {
 mod tests {
     use super::*;
 
+    /// The fixed part of the record at the start of `bytes`.
     fn head(bytes: &[u8]) -> [u8; RECORD_HEADER_LEN] {
         let mut h = [0u8; RECORD_HEADER_LEN];
         h.copy_from_slice(&bytes[..RECORD_HEADER_LEN]);
@@ -230,6 +241,18 @@ mod tests {
         let rec = RecordHead::parse(&h).unwrap();
         let end = (RECORD_HEADER_LEN + rec.len).min(out.len());
         assert!(!rec.checks(&h, &out[RECORD_HEADER_LEN..end]));
+    }
+
+    #[test]
+    fn sequence_numbers_out_of_range_are_damage() {
+        for seq in [0, MAX_SEQ + 1, u64::MAX] {
+            let mut out = Vec::new();
+            encode_message(&mut out, seq, &Message::text("x"));
+            assert_eq!(RecordHead::parse(&head(&out)), None, "seq {seq}");
+        }
+        let mut out = Vec::new();
+        encode_ack(&mut out, MAX_SEQ);
+        assert!(RecordHead::parse(&head(&out)).is_some());
     }
 
     #[test]

@@ -110,7 +110,9 @@ pub(crate) struct JournalStats {
 /// A durable, append-only record of the outbox. See the module docs.
 #[derive(Debug)]
 pub(crate) struct Journal {
+    /// The journal's path and its siblings (lock, compaction file, directory).
     paths: Paths,
+    /// The journal file, read and written at explicit offsets only.
     file: File,
     /// Holds the `flock` for as long as the journal lives.
     _lock: File,
@@ -124,10 +126,13 @@ pub(crate) struct Journal {
     acked: u64,
     /// The sequence number the next append gets.
     next_seq: u64,
+    /// Dead bytes that make a compaction due (when also at least the live bytes).
     compact_threshold: u64,
+    /// When appends are fsynced.
     schedule: Schedule,
     /// Since when a compaction is wanted (or, after a failure, when to retry it).
     compact_due: Option<Instant>,
+    /// Counters since open.
     stats: JournalStats,
     /// The record being written, kept to reuse its allocation.
     scratch: Vec<u8>,
@@ -167,6 +172,14 @@ impl Journal {
             return Err(JournalError::TooLarge { len: msg.len() });
         }
         let seq = self.next_seq;
+        if seq > format::MAX_SEQ {
+            // 2^63 appends: unreachable in practice, but the reader would refuse the record.
+            return Err(JournalError::io(
+                "append to",
+                &self.paths.file,
+                std::io::Error::other("sequence numbers exhausted"),
+            ));
+        }
         self.scratch.clear();
         encode_message(&mut self.scratch, seq, msg);
         self.write_scratch()?;

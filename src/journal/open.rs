@@ -86,6 +86,13 @@ pub(super) fn open(
         }
     };
     journal.stats.restored = restored.messages.len() as u64;
+    if restored.torn_tail_bytes > 0 {
+        log::info!(
+            "outbox journal `{}`: cut off a torn tail of {} bytes (normal after a crash)",
+            journal.paths.file.display(),
+            restored.torn_tail_bytes
+        );
+    }
     if restored.skipped_bytes > restored.torn_tail_bytes {
         log::warn!(
             "outbox journal `{}`: skipped {} damaged bytes",

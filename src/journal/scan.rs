@@ -133,9 +133,13 @@ fn apply(s: &mut Scan, pos: u64, head: RecordHead, payload: &[u8]) {
 
 /// A window onto the file: the bytes from `start`, refilled on demand.
 struct Window<'f> {
+    /// The file being read.
     file: &'f File,
+    /// Its length when the scan started.
     file_len: u64,
+    /// The file offset of `buf[0]`.
     start: u64,
+    /// Bytes of the file from `start`.
     buf: Vec<u8>,
 }
 

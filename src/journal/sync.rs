@@ -39,6 +39,10 @@ impl Default for SyncPolicy {
     }
 }
 
+/// The longest period honoured: longer ones are taken as this, so that `now + period` can
+/// never overflow an `Instant` (a configuration value must not be able to cause a panic).
+const MAX_PERIOD: Duration = Duration::from_secs(24 * 3600);
+
 /// Shortest wait before retrying a failed periodic fsync, so that a failing disk (or a zero
 /// period) cannot turn the caller's loop into a busy one.
 const MIN_RETRY: Duration = Duration::from_secs(1);
@@ -56,6 +60,10 @@ pub(super) struct Schedule {
 impl Schedule {
     /// A schedule with nothing pending.
     pub fn new(policy: SyncPolicy) -> Schedule {
+        let policy = match policy {
+            SyncPolicy::Every(period) => SyncPolicy::Every(period.min(MAX_PERIOD)),
+            other => other,
+        };
         Schedule {
             policy,
             dirty_since: None,
@@ -113,6 +121,7 @@ impl Schedule {
 mod tests {
     use super::*;
 
+    /// One period.
     const SEC: Duration = Duration::from_secs(1);
 
     #[test]
@@ -151,6 +160,17 @@ mod tests {
         s.appended(t0);
         s.failed(t0);
         assert_eq!(s.sync_due(), Some(t0 + MIN_RETRY));
+    }
+
+    #[test]
+    fn a_huge_period_is_capped_rather_than_overflowing_the_clock() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(SyncPolicy::Every(Duration::MAX));
+        s.appended(t0);
+        s.synced(t0, 2);
+        s.failed(t0);
+        s.appended(t0);
+        assert_eq!(s.sync_due(), Some(t0 + MAX_PERIOD));
     }
 
     #[test]

@@ -5,15 +5,19 @@ use std::fs;
 
 use super::*;
 use crate::journal::crc::crc32c;
-use crate::journal::format::{encode, encode_message, header, Kind};
+use crate::journal::format::{encode, encode_message, header, Kind, MAX_SEQ};
 
 /// A journal file built through the API, and after each operation the file length and what a
 /// restart would restore at that point.
 struct Reference {
+    /// The file.
     bytes: Vec<u8>,
+    /// After each operation: the file length and the sequence numbers a restart restores.
     points: Vec<(u64, Vec<u64>)>,
 }
 
+/// Builds the reference journal (`messages` appends, an ack through the one before every
+/// `ack_every`-th) in `dir`, recording the restore points.
 fn reference(dir: &TempDir, messages: u64, ack_every: Option<u64>) -> Reference {
     let path = dir.path().join("reference.wsj");
     let (mut j, _) = open(&path, SyncPolicy::Never);
@@ -262,4 +266,25 @@ fn megabytes_of_near_records_are_stepped_over_quickly() {
         let limit = if under_qemu() { 60 } else { 5 };
         assert!(took < std::time::Duration::from_secs(limit), "{took:?}");
     }
+}
+
+#[test]
+fn sequence_numbers_at_the_edge_of_the_range_never_panic() {
+    let dir = TempDir::new("seqedge");
+    let mut bytes = header().to_vec();
+    let refused_start = bytes.len();
+    encode(&mut bytes, Kind::Binary, u64::MAX, b"too far"); // CRC fine, number out of range
+    encode(&mut bytes, Kind::Ack, 0, &[]);
+    let refused = (bytes.len() - refused_start) as u64;
+    encode_message(&mut bytes, 1, &msg(1));
+    let (_, r) = open_bytes(&dir, &bytes);
+    assert_eq!((seqs(&r), r.skipped_bytes), (vec![1], refused));
+    // The largest number a record may carry: restored, and the next append is refused.
+    let mut bytes = header().to_vec();
+    encode_message(&mut bytes, MAX_SEQ, &msg(MAX_SEQ));
+    let (mut j, r) = open_bytes(&dir, &bytes);
+    assert_eq!(seqs(&r), vec![MAX_SEQ]);
+    assert!(j.append(&msg(1), Instant::now()).is_err());
+    j.ack_through(u64::MAX, Instant::now()).unwrap();
+    assert_eq!(j.pending(), 0);
 }

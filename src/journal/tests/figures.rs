@@ -18,17 +18,25 @@ fn figure_replay_of_100000_records_of_200_bytes() {
     }
     drop(j);
     let size = fs::metadata(dir.journal()).unwrap().len();
-    let mut best = Duration::MAX;
+    // With WSBEAT_FIGURE_DROP_CACHES=1 (root), the first open reads from the disk, not the page
+    // cache (this drops the whole machine's clean cache once).
+    let cold = std::env::var("WSBEAT_FIGURE_DROP_CACHES").as_deref() == Ok("1")
+        && fs::write("/proc/sys/vm/drop_caches", "3\n").is_ok();
+    let mut times = Vec::new();
     for _ in 0..3 {
         let started = Instant::now();
         let (_, r) = open_with(&dir.journal(), SyncPolicy::Always, 1 << 30);
-        best = best.min(started.elapsed());
+        times.push(started.elapsed());
         assert_eq!(r.messages.len(), 100_000);
     }
+    let best = times.iter().min().copied().unwrap_or_default();
+    let first = if cold { "first (cold cache)" } else { "first" };
     println!(
-        "FIGURE replay: 100000 records of 200 B ({:.1} MB file) restored in {:.0} ms (best of 3, page cache warm)",
+        "FIGURE replay: 100000 records of 200 B ({:.1} MB file) restored in {:.0} ms (best of 3, \
+         page cache warm); {first} {:.0} ms",
         size as f64 / 1e6,
-        best.as_secs_f64() * 1e3
+        best.as_secs_f64() * 1e3,
+        times[0].as_secs_f64() * 1e3
     );
     assert!(best < Duration::from_secs(if cfg!(debug_assertions) { 10 } else { 1 }));
 }

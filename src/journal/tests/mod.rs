@@ -26,6 +26,7 @@ pub(super) struct TempDir(PathBuf);
 impl TempDir {
     /// A new empty directory whose name contains `name`, the process id and a counter.
     pub fn new(name: &str) -> TempDir {
+        /// Directories made so far by this process.
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         let dir =
@@ -47,6 +48,7 @@ impl TempDir {
 }
 
 impl Drop for TempDir {
+    /// Removes the directory and everything in it.
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
@@ -70,15 +72,16 @@ impl Clock {
 /// The message the tests append as number `i`: text for odd numbers, binary for even ones,
 /// lengths varying from 0 up, contents derived from `i` (so a restored one can be checked).
 pub(super) fn msg(i: u64) -> Message {
-    let len = (i * 7 % 41) as usize;
+    let len = (i % 41 * 7 % 41) as usize;
     if i % 2 == 1 {
         let mut s = format!("m{i}:");
-        s.extend((0..len).map(|k| char::from(b'a' + ((i as usize + k) % 26) as u8)));
+        s.extend((0..len).map(|k| char::from(b'a' + ((i as usize).wrapping_add(k) % 26) as u8)));
         Message::text(s)
     } else {
+        let base = (i as usize).wrapping_mul(31);
         Message::binary(
             (0..len)
-                .map(|k| (i as usize * 31 + k) as u8)
+                .map(|k| base.wrapping_add(k) as u8)
                 .collect::<Vec<u8>>(),
         )
     }

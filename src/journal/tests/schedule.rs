@@ -8,7 +8,9 @@ use super::*;
 /// One `handle_timeout` that fsynced: when, and how many fsyncs (file and directory).
 #[derive(Debug)]
 struct FsyncEvent {
+    /// Fake-clock milliseconds.
     at_ms: u64,
+    /// Fsyncs issued (2 for a compaction).
     fsyncs: u64,
 }
 
