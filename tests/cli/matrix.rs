@@ -15,15 +15,25 @@ use super::json::Object;
 /// strategy's shape is the library's tests' (`src/backoff.rs`, `tests/props.rs`).
 fn paced(seen: &[Object], slack_ms: f64) -> Vec<f64> {
     let mut delays = Vec::new();
-    let mut pending: Option<(f64, f64)> = None;
+    let mut pending: Option<(f64, f64, f64)> = None;
     for e in seen {
         match e.name() {
-            "reconnecting" => pending = Some((e.num("t_ms"), e.num("delay_ms"))),
+            "reconnecting" => {
+                pending = Some((e.num("t_ms"), e.num("delay_ms"), e.num("due_ms")));
+            }
             "connecting" => {
-                if let Some((at, delay)) = pending.take() {
+                if let Some((at, delay, due)) = pending.take() {
+                    // Never early, on the library's own instants (`due_ms`, `at_ms`; whole
+                    // milliseconds, so 1 ms of rounding); late only by the scheduler's slack,
+                    // on when the lines were written (`t_ms`).
+                    assert!(
+                        e.num("at_ms") >= due - 1.0,
+                        "attempt started at {} ms, due at {due} ms",
+                        e.num("at_ms")
+                    );
                     let waited = e.num("t_ms") - at;
                     assert!(
-                        waited >= delay - 1.0 && waited <= delay + slack_ms,
+                        waited <= delay + slack_ms,
                         "waited {waited} ms for a {delay} ms delay"
                     );
                     delays.push(delay);
@@ -184,14 +194,16 @@ fn flapping_server_is_retried_no_faster_than_the_backoff() {
         delays.iter().all(|d| (16.0..=80.0).contains(d)),
         "{delays:?}"
     );
-    // Up 100 ms each time, so consecutive connects are at least 100 ms + a delay apart.
-    let connects: Vec<f64> = ws
-        .seen_named("connected")
+    // Up 100 ms each time, so consecutive attempts start at least 100 ms + a delay apart (the
+    // server accepts after the attempt starts and drops 100 ms later; the retry is due a
+    // delay after that): judged on the library's instants (`at_ms`), 1 ms of rounding each.
+    let starts: Vec<f64> = ws
+        .seen_named("connecting")
         .iter()
-        .map(|e| e.num("t_ms"))
+        .map(|e| e.num("at_ms"))
         .collect();
-    for (w, d) in connects.windows(2).zip(&delays) {
-        assert!(w[1] - w[0] >= 100.0 + d - 1.0, "{connects:?} {delays:?}");
+    for (w, d) in starts.windows(2).zip(&delays) {
+        assert!(w[1] - w[0] >= 100.0 + d - 2.0, "{starts:?} {delays:?}");
     }
 }
 

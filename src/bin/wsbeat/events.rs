@@ -49,11 +49,11 @@ impl EventSink {
         Line::new(event, self.t_ms())
     }
 
-    /// Starts a line for `event` stamped with the instant the library gave for it (when an
-    /// attempt started, when a retry was scheduled): pacing read off the event log is then
-    /// the library's own, not when this loop got round to writing the line.
-    fn line_at(&self, event: &str, at: Instant) -> Line {
-        Line::new(event, at.saturating_duration_since(self.start).as_millis())
+    /// An instant the library gave (when an attempt started, when a retry is due) on the
+    /// `t_ms` scale: pacing read off the event log is then the library's own, not when this
+    /// loop got round to writing the line (`t_ms`, which never goes backwards).
+    fn ms_of(&self, at: Instant) -> u128 {
+        at.saturating_duration_since(self.start).as_millis()
     }
 
     /// Writes a finished line in one `write` so that lines from a crash never interleave.
@@ -84,9 +84,10 @@ impl EventSink {
     fn describe(&self, event: &Event) -> Option<Line> {
         let line = match event {
             Event::Connecting { attempt, url, at } => self
-                .line_at("connecting", *at)
+                .line("connecting")
                 .int("attempt", *attempt)
-                .str("url", url),
+                .str("url", url)
+                .int("at_ms", self.ms_of(*at)),
             Event::Connected {
                 attempt,
                 handshake,
@@ -119,9 +120,10 @@ impl EventSink {
                 .str("error", &error.to_string())
                 .opt_int("http_status", error.http_status()),
             Event::Reconnecting { attempt, delay, at } => self
-                .line_at("reconnecting", at.checked_sub(*delay).unwrap_or(*at))
+                .line("reconnecting")
                 .int("attempt", *attempt)
-                .int("delay_ms", delay.as_millis()),
+                .int("delay_ms", delay.as_millis())
+                .int("due_ms", self.ms_of(*at)),
             Event::GaveUp { attempts } => self.line("gave_up").int("attempts", *attempts),
             Event::Dropped { messages } => self.line("dropped").int("messages", *messages),
             Event::OutboxRestored {
