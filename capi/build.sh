@@ -95,6 +95,12 @@ case "$ROUTE" in
   none) FEATURES=capi ;;
 esac
 [ "$ROUTE" = system ] && { system_openssl_env "$TARGET" || exit 1; }
+# Vendored: link the static OpenSSL an earlier build made (cross/build.sh's, in target/)
+# rather than compiling it again (~1.5 min per target): the same openssl-src, still static.
+if [ "$ROUTE" = vendored ] && [ "${CROSS_OPENSSL_PREBUILT:-auto}" != no ]; then
+  use_prebuilt_openssl "$TARGET" "${CROSS_OPENSSL_PREBUILT:-auto}" ||
+    echo "capi/build.sh: no prebuilt OpenSSL for $TARGET; building it (vendored)" >&2
+fi
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target/capi}"
 PROFILE_DIR=$PROFILE
@@ -186,7 +192,7 @@ if [ "$SBOM" = 1 ]; then
   mkdir -p "$PREFIX/share/wsbeat"
   # The library's tree only: the same features as the build, no dev-dependencies (cyclonedx
   # lists normal dependencies), offline (it reads `cargo metadata`).
-  (cd "$ROOT" && cargo cyclonedx --offline --format json --no-default-features \
+  (cd "$ROOT" && CARGO_NET_OFFLINE=true cargo cyclonedx --format json --spec-version 1.5 --no-default-features \
     --features "$FEATURES" --target "$TARGET" --override-filename wsbeat.cdx >/dev/null)
   mv "$ROOT/wsbeat.cdx.json" "$PREFIX/share/wsbeat/wsbeat.cdx.json"
   echo "sbom:     $PREFIX/share/wsbeat/wsbeat.cdx.json ($(grep -c '"bom-ref"' "$PREFIX/share/wsbeat/wsbeat.cdx.json") bom-refs)"

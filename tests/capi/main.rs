@@ -41,10 +41,11 @@ fn c_header_compiles_as_c99_and_cxx() {
     let src = "#include <wsbeat.h>\nint main(void) { return wsbeat_version() == 0; }\n";
     std::fs::write(dir.join("h.c"), src).expect("write h.c");
     std::fs::write(dir.join("h.cpp"), src.replace("(void)", "()")).expect("write h.cpp");
-    let cxx = b.cc.replace("gcc", "g++").replace("cc", "c++");
+    // The header is the same text for every target: the host compilers check it.
+    let (cc, cxx) = ("cc".to_string(), "c++".to_string());
     let strict = ["-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only"];
     for tls in [false, true] {
-        for (compiler, std, file) in [(&b.cc, "-std=c99", "h.c"), (&cxx, "-std=c++11", "h.cpp")] {
+        for (compiler, std, file) in [(&cc, "-std=c99", "h.c"), (&cxx, "-std=c++11", "h.cpp")] {
             let mut cmd = Command::new(compiler);
             cmd.arg(std)
                 .args(strict)
