@@ -256,9 +256,6 @@ fn send(inner: &mut Inner, err: &LastError, msg: Message) -> Result<(), wsbeat_s
             SendError::OutboxFull(_) => wsbeat_status::WSBEAT_OUTBOX_FULL,
             SendError::TooLarge(_) => wsbeat_status::WSBEAT_TOO_LARGE,
             SendError::Closed(_) => wsbeat_status::WSBEAT_CLOSED,
-            // SendError is non-exhaustive only for other crates; this arm stays unreachable.
-            #[allow(unreachable_patterns)]
-            _ => wsbeat_status::WSBEAT_INVALID_ARGUMENT,
         };
         err.set(format!("{e} ({len} bytes; {queued} messages queued)"));
         status

@@ -50,8 +50,15 @@ fn a_panic_inside_a_call_becomes_wsbeat_panic_and_poisons_the_handle() {
     // SAFETY: the handle is still live (poisoned, not freed).
     unsafe {
         let text = std::ffi::CStr::from_ptr(super::client::wsbeat_client_last_error(c));
-        assert!(text.to_string_lossy().contains("a bug in wsbeat"), "{text:?}");
-        assert_eq!(wsbeat_client_fd(c), -1, "poisoned: getters give their default");
+        assert!(
+            text.to_string_lossy().contains("a bug in wsbeat"),
+            "{text:?}"
+        );
+        assert_eq!(
+            wsbeat_client_fd(c),
+            -1,
+            "poisoned: getters give their default"
+        );
         let again = ClientPtr::new(c).enter("test", |_, _| Ok(()));
         assert_eq!(again, Err(wsbeat_status::WSBEAT_PANIC));
         wsbeat_client_free(c); // freeing a poisoned handle is fine
