@@ -11,8 +11,8 @@
 #               --vendored (cross default: OpenSSL built from source, inside the library)
 #               --system-openssl (cross: the target's libssl, see cross/README.md)
 #               --no-tls (ws:// only; no TLS functions in the library or the header's view)
-#   --prefix DIR    install here (default target/capi/TARGET/PROFILE/dist); the .pc file
-#                   names DIR, so install where the library will live, or use
+#   --prefix DIR    install here (default target/capi/TARGET/PROFILE/dist-ROUTE); the .pc
+#                   file names DIR, so install where the library will live, or use
 #                   PKG_CONFIG_PATH=DIR/lib/pkgconfig with a staging prefix
 #   --profile P     cargo profile (default release-capi: size settings, panics unwind so
 #                   the C API returns WSBEAT_PANIC; `release-small` aborts on a panic)
@@ -106,7 +106,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target/capi}"
 PROFILE_DIR=$PROFILE
 case "$PROFILE" in dev|test) PROFILE_DIR=debug ;; bench) PROFILE_DIR=release ;; esac
 OUT="$CARGO_TARGET_DIR/$TARGET/$PROFILE_DIR"
-PREFIX="${PREFIX:-$OUT/dist}"
+# One prefix per TLS route, so a no-TLS and a TLS build of one target can sit side by side.
+PREFIX="${PREFIX:-$OUT/dist-$ROUTE}"
 mkdir -p "$PREFIX"
 PREFIX="$(cd "$PREFIX" && pwd)"
 

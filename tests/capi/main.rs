@@ -72,12 +72,13 @@ fn c_library_exports_exactly_the_header_functions() {
         .map(String::from)
         .collect();
     if !b.tls {
-        let tls_part = header
+        // cbindgen guards each TLS declaration with its own #if ... #endif.
+        let tls_parts: Vec<&str> = header
             .split("#if defined(WSBEAT_FEATURE_TLS)")
-            .nth(1)
-            .and_then(|s| s.split("#endif").next())
-            .unwrap_or("");
-        declared.retain(|f| !tls_part.contains(&format!("{f}(")));
+            .skip(1)
+            .filter_map(|s| s.split("#endif").next())
+            .collect();
+        declared.retain(|f| !tls_parts.iter().any(|p| p.contains(&format!("{f}("))));
     }
     declared.sort();
     declared.dedup();
