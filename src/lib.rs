@@ -66,15 +66,19 @@
 //!   none of the CLI's crates reach its dependency tree.
 //! - `fleet-sim` (off): exposes the backoff state machine, doc-hidden and unstable, for the
 //!   fleet simulation `examples/fleet.rs` and its check against real clients `tests/fleet.rs`.
+//! - `capi` (off): the C API (`include/wsbeat.h`), built as a static and a shared library by
+//!   `capi/build.sh`; it adds no Rust API. See `docs/from-c.md`.
 //!
 //! # Logging
 //! Through the `log` crate: `info` for connect, disconnect and reconnect; `warn` for missed
 //! pongs and giving up; `debug` for pings and RTT. Secrets (Authorization and Cookie headers,
 //! URL passwords, token-like query values) never appear in logs or `Debug` output.
-#![deny(unsafe_code)] // forbidden in every module but `sys`, the FFI (epoll, eventfd, sockets)
+#![deny(unsafe_code)] // forbidden in every module but `sys` (epoll, eventfd, sockets) and `capi`
 #![warn(missing_docs)]
 
 mod backoff;
+#[cfg(feature = "capi")]
+mod capi;
 mod client;
 mod config;
 mod dns;
