@@ -256,6 +256,10 @@ fn send(inner: &mut Inner, err: &LastError, msg: Message) -> Result<(), wsbeat_s
             SendError::OutboxFull(_) => wsbeat_status::WSBEAT_OUTBOX_FULL,
             SendError::TooLarge(_) => wsbeat_status::WSBEAT_TOO_LARGE,
             SendError::Closed(_) => wsbeat_status::WSBEAT_CLOSED,
+            // The durable outbox could not record it (a full or read-only file system): a
+            // failed system call, detailed in the last error. The C API has no outbox-file
+            // setter yet; this keeps the match whole for when it does.
+            SendError::Storage(_) => wsbeat_status::WSBEAT_IO,
         };
         err.set(format!("{e} ({len} bytes; {queued} messages queued)"));
         status
