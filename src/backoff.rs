@@ -247,28 +247,25 @@ mod tests {
         }
     }
 
-    fn delays(b: &mut Backoff, n: usize) -> Vec<u128> {
+    /// The next `n` delays after failed attempts, in `unit`s (milliseconds, microseconds).
+    fn delays_in(b: &mut Backoff, n: usize, unit: fn(Duration) -> u128) -> Vec<u128> {
         (0..n)
             .map(|_| {
                 b.on_attempt();
                 match b.on_attempt_failed(None) {
-                    Decision::RetryAfter(d) => d.as_millis(),
+                    Decision::RetryAfter(d) => unit(d),
                     Decision::GiveUp => panic!("gave up"),
                 }
             })
             .collect()
     }
 
+    fn delays(b: &mut Backoff, n: usize) -> Vec<u128> {
+        delays_in(b, n, |d| d.as_millis())
+    }
+
     fn micros(b: &mut Backoff, n: usize) -> Vec<u128> {
-        (0..n)
-            .map(|_| {
-                b.on_attempt();
-                match b.on_attempt_failed(None) {
-                    Decision::RetryAfter(d) => d.as_micros(),
-                    Decision::GiveUp => panic!("gave up"),
-                }
-            })
-            .collect()
+        delays_in(b, n, |d| d.as_micros())
     }
 
     /// Connects at `t0` and loses the link `up` later; returns the delay before the next attempt.

@@ -9,7 +9,7 @@ use log::{debug, info, warn};
 use tungstenite::Message as Wire;
 
 use super::delivery::Delivery;
-use super::{Command, Phase, Session};
+use super::{Closing, Command, Phase, Session};
 use crate::heartbeat::{Heartbeat, HeartbeatAction};
 use crate::outbox::{from_wire, Outbox};
 use crate::{Config, DisconnectReason, Error, Event};
@@ -156,29 +156,25 @@ impl Session {
             Phase::Open(link) if !link.hold_outbox && link.can_write() => {
                 self.outbox.start_next().map(Command::Send)
             }
-            Phase::Closing {
-                link,
-                close_sent,
-                code,
-                reason,
-                ..
-            } if !*close_sent && link.can_write() => match self.outbox.start_next() {
-                Some(msg) => Some(Command::Send(msg)),
-                None => {
-                    *close_sent = true;
-                    Some(Command::SendClose {
-                        code: *code,
-                        reason: reason.clone(),
-                    })
+            Phase::Closing(c) if !c.close_sent && c.link.can_write() => {
+                match self.outbox.start_next() {
+                    Some(msg) => Some(Command::Send(msg)),
+                    None => {
+                        c.close_sent = true;
+                        Some(Command::SendClose {
+                            code: c.code,
+                            reason: c.reason.clone(),
+                        })
+                    }
                 }
-            },
+            }
             _ => None,
         }
     }
 
     /// Bytes arrived on the link at `now`: the peer is alive.
     pub fn handle_inbound(&mut self, now: Instant) {
-        if let Phase::Open(link) | Phase::Closing { link, .. } = &mut self.phase {
+        if let Some(link) = super::link_of(&mut self.phase) {
             link.heartbeat.on_inbound(now);
         }
     }
@@ -192,7 +188,7 @@ impl Session {
         bytes_out: u64,
         stalled_at: Option<Instant>,
     ) {
-        let (Phase::Open(link) | Phase::Closing { link, .. }) = &mut self.phase else {
+        let Some(link) = super::link_of(&mut self.phase) else {
             return;
         };
         self.stats.messages_out += link.delivery.kernel_took(frames_taken, &mut self.outbox);
@@ -220,9 +216,9 @@ impl Session {
                 let reason = link.broken.take().unwrap_or(reason);
                 self.link_lost(link, reason, now)
             }
-            Phase::Closing { link, code, .. } => {
+            Phase::Closing(c) => {
                 debug!("link failed while closing: {reason}");
-                self.finish_close(link, code)
+                self.finish_close(c.link, c.code)
             }
             other => other,
         };
@@ -238,7 +234,7 @@ impl Session {
 
     /// A message from the server arrived at `now`.
     pub fn handle_message(&mut self, msg: Wire, now: Instant) {
-        let closing = matches!(self.phase, Phase::Closing { .. });
+        let closing = matches!(self.phase, Phase::Closing(_));
         match msg {
             Wire::Text(_) | Wire::Binary(_) => {
                 let is_app_pong = match &self.config.heartbeat.app_heartbeat {
@@ -262,13 +258,13 @@ impl Session {
             Wire::Close(frame) if closing => {
                 let _ = frame;
                 let phase = std::mem::replace(&mut self.phase, Phase::Stopped);
-                if let Phase::Closing { mut link, code, .. } = phase {
+                if let Phase::Closing(mut c) = phase {
                     // The server's reply follows everything we sent before our Close (TCP
                     // keeps order): all of it was read.
-                    if let Some(through) = link.delivery.all_proven(&mut self.outbox) {
+                    if let Some(through) = c.link.delivery.all_proven(&mut self.outbox) {
                         self.commands.push_back(Command::Ack { through });
                     }
-                    self.phase = self.finish_close(link, code);
+                    self.phase = self.finish_close(c.link, c.code);
                 }
             }
             Wire::Close(frame) => {
@@ -293,7 +289,7 @@ impl Session {
 
     /// A pong for ping `seq` (an application pong answers the newest unanswered ping).
     fn on_pong(&mut self, seq: Option<u64>, now: Instant) {
-        let (Phase::Open(link) | Phase::Closing { link, .. }) = &mut self.phase else {
+        let Some(link) = super::link_of(&mut self.phase) else {
             return;
         };
         let Some(seq) = seq.or_else(|| link.heartbeat.newest_unanswered()) else {
@@ -315,37 +311,23 @@ impl Session {
     }
 
     /// Closing-phase deadlines at `now`: the reply's timeout, a failure, the write stall.
-    pub(super) fn closing_timeout(
-        &mut self,
-        mut link: Box<LinkState>,
-        deadline: Instant,
-        code: u16,
-        reason: String,
-        close_sent: bool,
-        now: Instant,
-    ) -> Phase {
-        if now >= deadline {
+    pub(super) fn closing_timeout(&mut self, mut c: Box<Closing>, now: Instant) -> Phase {
+        if now >= c.deadline {
             debug!("no close reply within close_timeout");
-            return self.finish_close(link, code);
+            return self.finish_close(c.link, c.code);
         }
-        if let Some(e) = link.broken.take() {
+        if let Some(e) = c.link.broken.take() {
             debug!("link failed while closing: {e}");
-            return self.finish_close(link, code);
+            return self.finish_close(c.link, c.code);
         }
-        if check_stall(&link, now).is_err() {
+        if check_stall(&c.link, now).is_err() {
             debug!("close stalled past write_timeout");
-            return self.finish_close(link, code);
+            return self.finish_close(c.link, c.code);
         }
-        Phase::Closing {
-            link,
-            deadline,
-            code,
-            reason,
-            close_sent,
-        }
+        Phase::Closing(c)
     }
 
-    fn finish_close(&mut self, link: Box<LinkState>, code: u16) -> Phase {
+    fn finish_close(&mut self, link: LinkState, code: u16) -> Phase {
         let requeued = self.outbox.requeue();
         let unconfirmed = link.delivery.unconfirmed();
         self.stats.record_disconnect("local_close");

@@ -97,15 +97,29 @@ enum Phase {
     /// A link is open.
     Open(Box<LinkState>),
     /// A local close: queued messages go first, then the Close frame, then the reply.
-    Closing {
-        link: Box<LinkState>,
-        deadline: Instant,
-        code: u16,
-        reason: String,
-        close_sent: bool,
-    },
+    Closing(Box<Closing>),
     /// Closed or gave up: nothing more happens.
     Stopped,
+}
+
+/// A local close in progress.
+struct Closing {
+    link: LinkState,
+    /// The reply is awaited until then (`close_timeout` after `close`).
+    deadline: Instant,
+    code: u16,
+    reason: String,
+    /// Whether our Close frame went out (after everything queued).
+    close_sent: bool,
+}
+
+/// The open or closing link of `phase`, if there is one.
+fn link_of(phase: &mut Phase) -> Option<&mut LinkState> {
+    match phase {
+        Phase::Open(link) => Some(link),
+        Phase::Closing(c) => Some(&mut c.link),
+        _ => None,
+    }
 }
 
 /// The session (see the module docs).
@@ -257,15 +271,11 @@ impl Session {
             Phase::Waiting { at } => Some(*at),
             Phase::Connecting(attempt) => Some(attempt.next_timeout()),
             Phase::Open(link) => Some(link.next_timeout(&self.outbox, self.at_once)),
-            Phase::Closing {
-                link,
-                deadline,
-                close_sent,
-                ..
-            } => Some(if !close_sent && !link.is_stalled() {
+            Phase::Closing(c) => Some(if !c.close_sent && !c.link.is_stalled() {
                 self.at_once
             } else {
-                (*deadline).min(link.stall_deadline().unwrap_or(*deadline))
+                c.deadline
+                    .min(c.link.stall_deadline().unwrap_or(c.deadline))
             }),
             Phase::Stopped => None,
         }
@@ -283,13 +293,7 @@ impl Session {
             Phase::Waiting { at } if now >= at => self.start_attempt(now),
             Phase::Connecting(attempt) => self.connect_timeout(attempt, now),
             Phase::Open(link) => self.open_timeout(link, now),
-            Phase::Closing {
-                link,
-                deadline,
-                code,
-                reason,
-                close_sent,
-            } => self.closing_timeout(link, deadline, code, reason, close_sent, now),
+            Phase::Closing(closing) => self.closing_timeout(closing, now),
             other => other,
         };
     }
@@ -300,7 +304,7 @@ impl Session {
         if msg.len() > self.config.max_message_size {
             return Err(SendError::TooLarge(msg));
         }
-        if matches!(self.phase, Phase::Stopped | Phase::Closing { .. }) {
+        if matches!(self.phase, Phase::Stopped | Phase::Closing(_)) {
             return Err(SendError::Closed(msg));
         }
         let can_drop = self.config.outbox.when_full == crate::WhenFull::DropOldest
@@ -367,13 +371,13 @@ impl Session {
             Phase::Open(mut link) => {
                 info!("closing with code {code}");
                 link.hold_outbox = false;
-                Phase::Closing {
-                    link,
+                Phase::Closing(Box::new(Closing {
+                    link: *link,
                     deadline: now + self.config.close_timeout,
                     code,
                     reason: reason.to_string(),
                     close_sent: false,
-                }
+                }))
             }
             Phase::Waiting { .. } | Phase::Connecting(_) => {
                 if matches!(phase, Phase::Connecting(_)) {
@@ -399,7 +403,7 @@ impl Session {
             Phase::Waiting { at } if *at > now => ReadyState::WaitingToReconnect,
             Phase::Waiting { .. } | Phase::Connecting(_) => ReadyState::Connecting,
             Phase::Open(_) => ReadyState::Open,
-            Phase::Closing { .. } => ReadyState::Closing,
+            Phase::Closing(_) => ReadyState::Closing,
             Phase::Stopped => ReadyState::Closed,
         }
     }
@@ -432,7 +436,8 @@ impl Session {
     /// Whether a link is open (or closing) whose write is waiting for the socket.
     pub fn link_stalled(&self) -> bool {
         match &self.phase {
-            Phase::Open(link) | Phase::Closing { link, .. } => link.is_stalled(),
+            Phase::Open(link) => link.is_stalled(),
+            Phase::Closing(c) => c.link.is_stalled(),
             _ => false,
         }
     }

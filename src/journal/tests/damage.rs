@@ -263,7 +263,9 @@ fn megabytes_of_near_records_are_stepped_over_quickly() {
         assert_eq!(r.skipped_bytes, 2 << 20);
         let took = started.elapsed();
         println!("2 MiB of {fill:x?} stepped over in {} ms", took.as_millis());
-        let limit = if under_qemu() { 60 } else { 5 };
+        // About 0.5 s in a debug build here; the limit only catches a blow-up (a re-read of
+        // the window per candidate would take minutes), with room for a loaded CI machine.
+        let limit = if under_qemu() { 120 } else { 30 };
         assert!(took < std::time::Duration::from_secs(limit), "{took:?}");
     }
 }
