@@ -255,8 +255,7 @@ impl Session {
                     self.on_pong(Some(u64::from_be_bytes(bytes)), now);
                 }
             }
-            Wire::Close(frame) if closing => {
-                let _ = frame;
+            Wire::Close(_) if closing => {
                 let phase = std::mem::replace(&mut self.phase, Phase::Stopped);
                 if let Phase::Closing(mut c) = phase {
                     // The server's reply follows everything we sent before our Close (TCP
@@ -277,7 +276,6 @@ impl Session {
                     Some(f) => (Some(u16::from(f.code)), f.reason.as_str().to_string()),
                     None => (None, String::new()),
                 };
-                let _ = now;
                 if let Phase::Open(link) = &mut self.phase {
                     link.broken
                         .get_or_insert(DisconnectReason::ClosedByServer { code, reason });
