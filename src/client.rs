@@ -185,13 +185,10 @@ impl Client {
             if let Some(event) = self.session.poll_event() {
                 return Some(event);
             }
-            // A deadline is due: what already arrived counts first (a pong waiting in the
-            // socket after the application paused is not a missed pong).
+            // A verdict on silence is due: what already arrived counts first (a pong waiting
+            // in the socket after the application paused is not a missed pong).
             if self.link.is_some()
-                && self
-                    .session
-                    .poll_timeout()
-                    .is_some_and(|t| t <= now && t != self.session.poll_timeout_at_once())
+                && self.session.due_judges_silence(now)
                 && self.read_link_now(now)
             {
                 continue;

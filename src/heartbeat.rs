@@ -150,6 +150,18 @@ impl Heartbeat {
         self.recent.iter().flatten().map(|p| p.seq).max()
     }
 
+    /// Whether [`poll`](Self::poll) at `now` would judge silence (count a missed pong or
+    /// declare the link dead), rather than do nothing or only send the first ping of a quiet
+    /// spell.
+    pub fn judges_silence_at(&self, now: Instant) -> bool {
+        let silent = now.saturating_duration_since(self.last_inbound);
+        if silent >= self.bound() {
+            return true;
+        }
+        let due = self.pings_due(silent);
+        due > self.pings_since_inbound && due >= 2
+    }
+
     /// When [`poll`](Self::poll) next has something to do.
     pub fn next_deadline(&self) -> Instant {
         let offset = if self.pings_since_inbound == 0 {
@@ -220,6 +232,29 @@ mod tests {
         let mut hb = Heartbeat::new(&config(1000, 300, 3), t0);
         assert_eq!(hb.poll(t0 + ms(999)), HeartbeatAction::Wait);
         assert_eq!(hb.next_deadline(), t0 + ms(1000));
+    }
+
+    #[test]
+    fn only_missed_pongs_and_death_judge_silence() {
+        let t0 = Instant::now();
+        let mut hb = Heartbeat::new(&config(1000, 300, 3), t0);
+        // The first ping of a quiet spell is no verdict; its own deadline is none either.
+        assert!(!hb.judges_silence_at(t0 + ms(999)));
+        assert!(!hb.judges_silence_at(t0 + ms(1000)));
+        assert_eq!(
+            hb.poll(t0 + ms(1000)),
+            HeartbeatAction::SendPing { seq: 0, missed: 0 }
+        );
+        assert!(!hb.judges_silence_at(t0 + ms(1299)));
+        assert!(hb.judges_silence_at(t0 + ms(1300)));
+        // A loop that paused past a missed pong, or past the bound, before its first ping.
+        let paused = Heartbeat::new(&config(1000, 300, 3), t0);
+        assert!(paused.judges_silence_at(t0 + ms(1300)));
+        assert!(paused.judges_silence_at(t0 + ms(5000)));
+        // Nothing due, or the ping for this step already sent: no verdict.
+        let mut answered = Heartbeat::new(&config(1000, 300, 3), t0);
+        answered.on_inbound(t0 + ms(500));
+        assert!(!answered.judges_silence_at(t0 + ms(1499)));
     }
 
     #[test]

@@ -72,6 +72,9 @@ pub(crate) struct MeteredStream {
     /// driver stamps the time once per message read, not once per socket read: a large
     /// message takes several reads, and the stamp is late only by the time to parse it.
     inbound: bool,
+    /// Whether the last read that returned bytes filled less than it was offered: on plain
+    /// TCP the kernel's receive queue was empty at that moment (see `LinkIo::socket_drained`).
+    last_read_short: bool,
     frames: FrameBoundaries,
     frames_in: FrameBoundaries,
 }
@@ -83,6 +86,7 @@ impl MeteredStream {
             bytes_in: 0,
             bytes_out: 0,
             inbound: false,
+            last_read_short: false,
             frames: FrameBoundaries::default(),
             frames_in: FrameBoundaries::default(),
         }
@@ -110,6 +114,11 @@ impl MeteredStream {
         std::mem::take(&mut self.inbound)
     }
 
+    /// Whether the last read that returned bytes returned fewer than asked for.
+    pub fn last_read_short(&self) -> bool {
+        self.last_read_short
+    }
+
     /// Complete messages (data or control) received since the link opened.
     pub fn messages_in(&self) -> u64 {
         self.frames_in.messages
@@ -130,6 +139,7 @@ impl Read for MeteredStream {
         if n > 0 {
             self.bytes_in += n as u64;
             self.inbound = true;
+            self.last_read_short = n < buf.len();
             self.frames_in.feed(&buf[..n]);
         }
         Ok(n)

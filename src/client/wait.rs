@@ -46,6 +46,9 @@ impl Client {
         }
         match result {
             Ok(Some(msg)) => {
+                if link.socket_drained() {
+                    self.link_readable = false;
+                }
                 self.session.handle_message(msg, at);
                 true
             }

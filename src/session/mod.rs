@@ -281,6 +281,19 @@ impl Session {
         }
     }
 
+    /// Whether a deadline due at `now` judges the peer's silence: a missed pong, or a Close
+    /// never answered. The driver reads what already arrived before such a verdict (a pong
+    /// waiting in the socket after the application paused is not a missed pong); a deadline
+    /// that only sends the first ping of a quiet spell needs no read first, so an idle link
+    /// spends no `recv` on it.
+    pub fn due_judges_silence(&self, now: Instant) -> bool {
+        match &self.phase {
+            Phase::Open(link) => link.heartbeat.judges_silence_at(now),
+            Phase::Closing(c) => c.deadline <= now,
+            _ => false,
+        }
+    }
+
     /// The instant [`poll_timeout`](Session::poll_timeout) uses for "at once".
     pub fn poll_timeout_at_once(&self) -> Instant {
         self.at_once
