@@ -174,6 +174,8 @@ impl Client {
     /// once per ping interval. Returns `None` at once when the client is stopped.
     pub fn poll(&mut self, timeout: Duration) -> Option<Event> {
         let deadline = Instant::now() + timeout.min(FOREVER);
+        // The application is done producing for now: frames held for company leave.
+        self.session.handle_app_poll();
         let mut waited = false;
         let mut extra_reads = 0;
         let mut idle_rounds = 0;
@@ -247,10 +249,13 @@ impl Client {
     pub fn send(&mut self, msg: impl Into<Message>) -> Result<(), SendError> {
         let mut msg = msg.into();
         let mut id = None;
+        // One clock reading per message (tens of nanoseconds, from the vDSO): the session
+        // decides from it whether the message leaves at once or joins a burst.
+        let now = Instant::now();
         if let Some(journal) = &mut self.journal {
             // On flash before `send` returns, and only what will surely be accepted.
             msg = self.session.check_send(msg)?;
-            match journal.append(&msg, Instant::now()) {
+            match journal.append(&msg, now) {
                 Ok(seq) => id = Some(seq),
                 Err(e) => {
                     log::warn!("outbox file: {e}: message not accepted");
@@ -258,15 +263,14 @@ impl Client {
                 }
             }
         }
-        let Some(wire) = self.session.send(msg, id)? else {
+        let Some(out) = self.session.send(msg, id, now)? else {
             return Ok(());
         };
         if let Some(link) = &mut self.link {
-            match link.write(wire) {
+            match link.write(out.wire, out.flush) {
                 Ok(stalled) => {
                     let (frames, bytes) = (link.frames_taken(), link.bytes().1);
-                    // The clock is read only when a write stalls: not once per message.
-                    let stalled_at = stalled.then(Instant::now);
+                    let stalled_at = stalled.then_some(now);
                     self.session.handle_written(frames, bytes, stalled_at);
                     self.update_link_interest();
                 }

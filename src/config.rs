@@ -56,6 +56,13 @@ pub struct Config {
     /// A write that makes no progress for this long declares the link dead (the server is not
     /// reading). Unsent messages go back to the outbox. Defaults to 10 s.
     pub write_timeout: Duration,
+    /// How long messages sent back to back (no `poll` between) may wait for company, so that
+    /// one `write(2)` takes many frames. A message leaves at once when the application has
+    /// called `poll` since the last flush or the last flush is this long ago, so a lone
+    /// message is never delayed; held ones leave at the next `poll`, at this deadline (part of
+    /// [`Client::next_wakeup`](crate::Client::next_wakeup)), or once 16 KiB wait. Zero flushes
+    /// every message at once. Defaults to 1 ms. At most 1 s.
+    pub coalesce_window: Duration,
     /// Largest message accepted from the server and by [`Client::send`](crate::Client::send);
     /// larger input is a protocol error and a reconnect, never an allocation of that size.
     /// Defaults to 1 MiB (tungstenite's server-sized default is 64 MiB).
@@ -184,6 +191,7 @@ impl Config {
             connect_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(10),
+            coalesce_window: Duration::from_millis(1),
             max_message_size: 1 << 20,
             max_frame_size: 1 << 20,
             read_buffer_size: 64 << 10,
@@ -243,6 +251,11 @@ impl Config {
     /// Sets [`Config::close_timeout`].
     pub fn close_timeout(mut self, d: Duration) -> Self {
         self.close_timeout = d;
+        self
+    }
+    /// Sets [`Config::coalesce_window`] (zero: every message flushed at once).
+    pub fn coalesce_window(mut self, d: Duration) -> Self {
+        self.coalesce_window = d;
         self
     }
     /// Sets [`Config::max_message_size`] and [`Config::max_frame_size`] together.
@@ -322,6 +335,9 @@ impl Config {
             if value > MAX_DURATION {
                 return Err(Error::config(field, "must be at most 30 days"));
             }
+        }
+        if self.coalesce_window > Duration::from_secs(1) {
+            return Err(Error::config("coalesce_window", "must be at most 1 s"));
         }
         if self.heartbeat.max_missed_pongs == 0 {
             return Err(Error::config(
@@ -450,6 +466,7 @@ impl std::fmt::Debug for Config {
             .field("write_timeout", &self.write_timeout)
             .field("max_message_size", &self.max_message_size)
             .field("max_frame_size", &self.max_frame_size)
+            .field("coalesce_window", &self.coalesce_window)
             .field("read_buffer_size", &self.read_buffer_size)
             .field("headers", &crate::redact::headers(&self.headers))
             .field("protocols", &self.protocols)

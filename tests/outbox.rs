@@ -175,6 +175,9 @@ fn messages_sent_while_the_server_is_down_arrive_once_in_order() {
         client.send(Message::text(m.clone())).unwrap();
         sent.push(m);
     }
+    // Sent back to back, the burst's tail waits for company until the next poll (see
+    // `Config::coalesce_window`).
+    client.poll(Duration::ZERO);
     server.wait_for(Duration::from_secs(2), "first batch", |s| {
         s.received().len() == 50
     });

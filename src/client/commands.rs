@@ -58,7 +58,7 @@ impl Client {
             }
             Command::Open { tail } => self.open(tail, now),
             Command::Abort => self.connecting.abort(),
-            Command::Send(wire) => self.link_io(now, |l| l.write(wire)),
+            Command::Send(wire) => self.link_io(now, |l| l.write(wire, false)),
             Command::Ping { seq } => self.link_io(now, |l| l.ping(seq)),
             Command::Flush => self.link_io(now, LinkIo::flush),
             Command::SendClose { code, reason } => {

@@ -100,10 +100,12 @@ impl LinkIo {
         }
     }
 
-    /// Writes `msg` and flushes it, never blocking.
-    pub fn write(&mut self, msg: Wire) -> Result<Stalled, DisconnectReason> {
+    /// Writes `msg`, never blocking, and flushes it if `flush`; otherwise the frame waits in
+    /// tungstenite's buffer for company (it writes out by itself past `COALESCE_BYTES`).
+    pub fn write(&mut self, msg: Wire, flush: bool) -> Result<Stalled, DisconnectReason> {
         match self.ws.write(msg) {
-            Ok(()) => self.flush(),
+            Ok(()) if flush => self.flush(),
+            Ok(()) => Ok(false),
             Err(e) if is_would_block(&e) => Ok(true),
             Err(e) => Err(self.classify(e)),
         }
@@ -116,7 +118,7 @@ impl LinkIo {
         self.ping_payloads.reserve(8);
         self.ping_payloads.extend_from_slice(&seq.to_be_bytes());
         let payload = self.ping_payloads.split().freeze();
-        self.write(Wire::Ping(payload))
+        self.write(Wire::Ping(payload), true)
     }
 
     /// Flushes what tungstenite holds (a stalled write, a queued pong or close reply).

@@ -8,6 +8,7 @@ use std::time::Instant;
 use log::{debug, info, warn};
 use tungstenite::Message as Wire;
 
+use super::coalesce::Coalesce;
 use super::delivery::Delivery;
 use super::{Closing, Command, Phase, Session};
 use crate::heartbeat::{Heartbeat, HeartbeatAction};
@@ -28,6 +29,8 @@ pub(super) struct LinkState {
     broken: Option<DisconnectReason>,
     delivery: Delivery,
     write_timeout: std::time::Duration,
+    /// Frames held for company, and when they must leave.
+    pub writes: Coalesce,
 }
 
 impl LinkState {
@@ -40,6 +43,7 @@ impl LinkState {
             broken: None,
             delivery: Delivery::default(),
             write_timeout: config.write_timeout,
+            writes: Coalesce::new(config.coalesce_window),
         }
     }
 
@@ -67,6 +71,7 @@ impl LinkState {
         // (so no liveness ping goes out), and its traffic wakes the loop anyway; a silent
         // server gets the liveness pings, which prove delivery too.
         let t = self.heartbeat.next_deadline();
+        let t = self.writes.deadline().map_or(t, |held| t.min(held));
         match self.stall_deadline() {
             Some(stall) => t.min(stall),
             None => t,
@@ -125,6 +130,11 @@ impl Session {
                 return self.link_lost(link, reason, now);
             }
         }
+        // Frames held for company are due (a ping asked for above takes them along).
+        if link.writes.deadline().is_some_and(|t| t <= now) {
+            link.writes.flushed();
+            self.commands.push_back(Command::Flush);
+        }
         Phase::Open(link)
     }
 
@@ -141,9 +151,12 @@ impl Session {
             Some(ping) => {
                 self.outbox.push_heartbeat_in_flight();
                 self.commands.push_back(Command::Send(ping.clone()));
+                self.commands.push_back(Command::Flush);
             }
+            // Its write flushes whatever frames were held before it.
             None => self.commands.push_back(Command::Ping { seq }),
         }
+        link.writes.flushed();
         link.heartbeat.ping_sent(seq, now, before);
         self.stats.pings_sent += 1;
         debug!("ping {seq}");
@@ -153,8 +166,15 @@ impl Session {
     /// The queued message to write next, if the link can take one now.
     pub(super) fn next_link_command(&mut self) -> Option<Command> {
         match &mut self.phase {
+            // The backlog leaves as one burst: one flush after its last frame.
             Phase::Open(link) if !link.hold_outbox && link.can_write() => {
-                self.outbox.start_next().map(Command::Send)
+                match self.outbox.start_next() {
+                    Some(msg) => {
+                        link.writes.hold_backlog();
+                        Some(Command::Send(msg))
+                    }
+                    None => link.writes.backlog_drained().then_some(Command::Flush),
+                }
             }
             Phase::Closing(c) if !c.close_sent && c.link.can_write() => {
                 match self.outbox.start_next() {
@@ -248,8 +268,14 @@ impl Session {
                     self.events.push_back(Event::Message(from_wire(msg)));
                 }
             }
-            // tungstenite queued the pong; send it now even if the application sends nothing.
-            Wire::Ping(_) => self.commands.push_back(Command::Flush),
+            // tungstenite queued the pong; send it now even if the application sends nothing
+            // (frames held for company go with it).
+            Wire::Ping(_) => {
+                if let Phase::Open(link) = &mut self.phase {
+                    link.writes.flushed();
+                }
+                self.commands.push_back(Command::Flush);
+            }
             Wire::Pong(payload) => {
                 if let Ok(bytes) = <[u8; 8]>::try_from(&payload[..]) {
                     self.on_pong(Some(u64::from_be_bytes(bytes)), now);

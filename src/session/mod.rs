@@ -29,6 +29,8 @@ use crate::proxy::Proxy;
 use crate::{AttemptRequest, Config, Error, Event, Message, ReadyState, SendError, Stats};
 
 mod candidates;
+mod coalesce;
+pub(crate) use coalesce::COALESCE_BYTES;
 mod connect;
 mod delivery;
 mod link;
@@ -71,12 +73,14 @@ pub(crate) enum Command {
     Open { tail: Vec<u8> },
     /// End the attempt: close every socket of it.
     Abort,
-    /// Write a data message on the open link (or an application heartbeat), then report with
-    /// [`Session::handle_written`].
+    /// Write a data message on the open link (or an application heartbeat) without flushing
+    /// it, then report with [`Session::handle_written`]: tungstenite writes held frames out by
+    /// itself past [`COALESCE_BYTES`](coalesce::COALESCE_BYTES), and a `Flush` follows when
+    /// the session wants them out (see `coalesce`).
     Send(Wire),
     /// Write a Ping frame whose payload is `seq` (8 bytes, big-endian).
     Ping { seq: u64 },
-    /// Flush what tungstenite holds (a queued Pong or Close reply).
+    /// Flush what tungstenite holds (held data frames, a queued Pong or Close reply).
     Flush,
     /// Send our Close frame.
     SendClose { code: u16, reason: String },
@@ -86,6 +90,16 @@ pub(crate) enum Command {
     Ack { through: u64 },
     /// Durable-outbox record `id` was dropped by a full outbox.
     Forget { id: u64 },
+}
+
+/// A message for the link, from [`Session::send`].
+#[derive(Debug)]
+pub struct Outgoing {
+    /// The frame to write.
+    pub wire: Wire,
+    /// Flush it at once; otherwise it is held in tungstenite's buffer for company (a `Flush`
+    /// command or tungstenite itself writes it out).
+    pub flush: bool,
 }
 
 /// Where the session is.
@@ -294,6 +308,16 @@ impl Session {
         }
     }
 
+    /// The application called `Client::poll`: frames held for company leave now, and its next
+    /// message leaves at once (see `coalesce`).
+    pub fn handle_app_poll(&mut self) {
+        if let Phase::Open(link) = &mut self.phase {
+            if link.writes.app_polls() {
+                self.commands.push_back(Command::Flush);
+            }
+        }
+    }
+
     /// The instant [`poll_timeout`](Session::poll_timeout) uses for "at once".
     pub fn poll_timeout_at_once(&self) -> Instant {
         self.at_once
@@ -328,16 +352,22 @@ impl Session {
         Ok(msg)
     }
 
-    /// Accepts `msg` for sending: `Ok(Some(wire))` means "write this on the link now" (it is
-    /// already counted in flight); `Ok(None)` means it waits in the outbox. `id` is its record
-    /// in the durable outbox, if there is one.
-    pub fn send(&mut self, msg: Message, id: Option<u64>) -> Result<Option<Wire>, SendError> {
+    /// Accepts `msg` at `now` for sending: `Ok(Some(out))` means "write this on the link now"
+    /// (it is already counted in flight), flushed at once or held for company as `out.flush`
+    /// says (see `coalesce`); `Ok(None)` means it waits in the outbox. `id` is its record in
+    /// the durable outbox, if there is one.
+    pub fn send(
+        &mut self,
+        msg: Message,
+        id: Option<u64>,
+        now: Instant,
+    ) -> Result<Option<Outgoing>, SendError> {
         let msg = self.check_send(msg)?;
         if !self.make_room(msg.len()) {
             return Err(SendError::OutboxFull(msg));
         }
         let wire = into_wire(msg);
-        match &self.phase {
+        match &mut self.phase {
             // Straight out only when nothing waits before it: a send never overtakes the
             // backlog or the hello.
             Phase::Open(link)
@@ -347,7 +377,8 @@ impl Session {
                     wire: wire.clone(),
                     id,
                 });
-                Ok(Some(wire))
+                let flush = link.writes.flush_at_once(now);
+                Ok(Some(Outgoing { wire, flush }))
             }
             _ => self
                 .outbox

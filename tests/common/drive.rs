@@ -95,6 +95,19 @@ pub fn is(name_wanted: &'static str) -> impl Fn(&Event) -> bool {
     move |e| name(e) == name_wanted
 }
 
+/// The silence the library itself measured when it declared the link dead (its
+/// `HeartbeatTimeout::silent_for`), in ms: lower bounds on the verdict are judged on this, as
+/// the test's own stamps can trail the library's by a preemption.
+pub fn library_silence_ms(event: &Event) -> f64 {
+    match event {
+        Event::Disconnected {
+            reason: wsbeat::DisconnectReason::HeartbeatTimeout { silent_for, .. },
+            ..
+        } => silent_for.as_secs_f64() * 1000.0,
+        other => panic!("not a heartbeat verdict: {other:?}"),
+    }
+}
+
 /// Milliseconds between two instants, as f64 for readable assertion messages.
 pub fn ms(later: Instant, earlier: Instant) -> f64 {
     later.saturating_duration_since(earlier).as_secs_f64() * 1000.0

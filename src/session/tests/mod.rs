@@ -87,6 +87,19 @@ pub(super) fn open_at(s: &mut Session, t: Instant) {
     assert_eq!(names(&events(s)), ["connecting", "connected"]);
 }
 
+/// Runs the first attempt to an open link at `t0` and leaves the commands that follow the
+/// `Open` (the hello, the backlog) to the test.
+pub(super) fn upgrade(s: &mut Session, t0: Instant) {
+    s.handle_timeout(t0);
+    commands(s);
+    s.handle_tcp(0, Ok(()), t0);
+    let req = match commands(s).pop() {
+        Some(Command::Write(b)) => b,
+        other => panic!("{other:?}"),
+    };
+    s.handle_connect_bytes(&reply_to(&req), t0);
+}
+
 #[test]
 fn an_address_literal_connects_without_the_resolver_and_upgrades() {
     let (mut s, t0) = session("ws://127.0.0.1:9/p", |_| {});
@@ -294,5 +307,6 @@ fn a_refused_upgrade_carries_retry_after_into_the_delay() {
     );
 }
 
+mod coalesce;
 mod dns;
 mod link;
