@@ -227,8 +227,8 @@ fn parse_opts(root: &Path, args: &[String]) -> Result<Opts, String> {
                     "usage: cargo run --release --example bench -- [--quick] [--markdown PATH]\n\
                      \x20      [--svg PATH | --no-svg] [--skip-build] [--no-peers] [--diagnose]\n\
                      \x20      [--only {}]\n\
-                     \x20  or: ... -- --profile-run wsbeat|bare|bare-wsbeat-config|wsbeat-poll64|wsbeat-readbuf16k|wsbeat-readbuf128k \
-                     echo32|echo64k|stream1k SECS   (one client alone, for perf/strace)",
+                     \x20  or: ... -- --profile-run wsbeat|bare|bare-buffered|bare-wsbeat-config|wsbeat-poll64|wsbeat-readbuf16k|wsbeat-readbuf128k \
+                     echo32|echo64k|stream1k|stream32 SECS   (one client alone, for perf/strace)",
                     SECTIONS.join(",")
                 );
                 std::process::exit(0);
@@ -249,6 +249,7 @@ fn profile_run(args: &[String]) -> i32 {
     let who = match args.first().map(String::as_str) {
         Some("wsbeat") => Who::Wsbeat,
         Some("bare") => Who::Bare,
+        Some("bare-buffered") => Who::BareBuffered,
         Some("bare-wsbeat-config") => Who::BareWsbeatConfig,
         Some("wsbeat-poll64") => Who::WsbeatPollEvery64,
         Some("wsbeat-readbuf16k") => Who::WsbeatReadBuf16k,
@@ -266,6 +267,10 @@ fn profile_run(args: &[String]) -> i32 {
         },
         Some("stream1k") => Case::Stream {
             size: 1 << 10,
+            secs: 1.0,
+        },
+        Some("stream32") => Case::Stream {
+            size: 32,
             secs: 1.0,
         },
         _ => return 2,
@@ -547,6 +552,13 @@ fn run_overhead(opts: &Opts, r: &mut Results) {
             },
             if q { 2 } else { 6 },
         ),
+        (
+            Case::Stream {
+                size: 32,
+                secs: if q { 1.0 } else { 3.0 },
+            },
+            if q { 2 } else { 6 },
+        ),
     ];
     step(&format!(
         "overhead: wsbeat vs bare tungstenite, {reps} reps, each taking turns in short blocks"
@@ -572,6 +584,9 @@ fn run_overhead(opts: &Opts, r: &mut Results) {
     }
     for (case, blocks) in cases {
         let mut whos = vec![Who::Bare, Who::Wsbeat];
+        if let Case::Stream { .. } = case {
+            whos.push(Who::BareBuffered);
+        }
         if opts.diagnose {
             match case {
                 Case::Echo { size, .. } if size > 1024 => {

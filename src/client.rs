@@ -61,8 +61,8 @@ pub struct Client {
     link_interest: Interest,
     /// The link's socket was reported readable and has not been read dry since.
     link_readable: bool,
-    /// Bytes in and out of links already gone, so stats survive reconnects.
-    closed_links: (u64, u64),
+    /// Counters of links already gone, so stats survive reconnects.
+    closed_links: link_io::LinkTotals,
     /// The durable outbox, when `OutboxConfig::file` is set.
     journal: Option<crate::journal::Journal>,
 }
@@ -108,7 +108,7 @@ impl Client {
             link: None,
             link_interest: Interest::READ,
             link_readable: false,
-            closed_links: (0, 0),
+            closed_links: link_io::LinkTotals::default(),
             journal,
         })
     }
@@ -239,7 +239,10 @@ impl Client {
 
     /// Sends `msg` now if the link is open and nothing waits before it, else keeps it in the
     /// outbox for the next link. Never blocks: what the socket cannot take now waits until it
-    /// can.
+    /// can. A message sent back to back with the previous one (no [`poll`](Client::poll)
+    /// between, within [`Config::coalesce_window`]) is held for company and leaves with the
+    /// next `poll`, at [`next_wakeup`](Client::next_wakeup), or once 16 KiB wait; a lone
+    /// message leaves at once.
     ///
     /// Order is kept: the hello (see [`set_hello`](Client::set_hello)) goes first on every
     /// link, then messages queued while offline, then newer ones; a message sent at any time
@@ -269,7 +272,7 @@ impl Client {
         if let Some(link) = &mut self.link {
             match link.write(out.wire, out.flush) {
                 Ok(stalled) => {
-                    let (frames, bytes) = (link.frames_taken(), link.bytes().1);
+                    let (frames, bytes) = (link.frames_taken(), link.totals().bytes_out);
                     let stalled_at = stalled.then_some(now);
                     self.session.handle_written(frames, bytes, stalled_at);
                     self.update_link_interest();
@@ -320,13 +323,13 @@ impl Client {
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
         let mut s = self.session.stats().clone();
-        s.bytes_in = self.closed_links.0;
-        s.bytes_out = self.closed_links.1;
+        let mut totals = self.closed_links;
         if let Some(link) = &self.link {
-            let (bytes_in, bytes_out) = link.bytes();
-            s.bytes_in += bytes_in;
-            s.bytes_out += bytes_out;
+            totals.add(link.totals());
         }
+        s.bytes_in = totals.bytes_in;
+        s.bytes_out = totals.bytes_out;
+        s.write_calls = totals.write_calls;
         s
     }
 

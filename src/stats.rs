@@ -42,6 +42,10 @@ pub struct Stats {
     pub messages_in: u64,
     /// Data messages whose frames the kernel took completely.
     pub messages_out: u64,
+    /// System calls that wrote to the server's socket (including ones the full socket
+    /// refused): with write coalescing (`Config::coalesce_window`), a burst of messages costs
+    /// far fewer of these than `messages_out`.
+    pub write_calls: u64,
     /// When the current link opened, if one is open.
     pub connected_since: Option<Instant>,
 }

@@ -68,6 +68,8 @@ pub(crate) struct MeteredStream {
     inner: Transport,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Calls to the socket's `write`, refused ones included.
+    pub write_calls: u64,
     /// Bytes arrived since [`take_inbound`](MeteredStream::take_inbound) last looked. The
     /// driver stamps the time once per message read, not once per socket read: a large
     /// message takes several reads, and the stamp is late only by the time to parse it.
@@ -85,6 +87,7 @@ impl MeteredStream {
             inner,
             bytes_in: 0,
             bytes_out: 0,
+            write_calls: 0,
             inbound: false,
             last_read_short: false,
             frames: FrameBoundaries::default(),
@@ -148,6 +151,7 @@ impl Read for MeteredStream {
 
 impl Write for MeteredStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_calls += 1;
         let n = self.inner.write(buf)?;
         if n > 0 {
             // No timestamp here: a write stall measures progress by `bytes_out` (see

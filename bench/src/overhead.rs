@@ -24,8 +24,13 @@ use crate::server::{ConnStats, Mode, Server};
 pub enum Who {
     /// wsbeat's `Client`, ping interval 1 s, poll after every send.
     Wsbeat,
-    /// tungstenite's `WebSocket` over a `TcpStream` with TCP_NODELAY, default config.
+    /// tungstenite's `WebSocket` over a `TcpStream` with TCP_NODELAY, default config;
+    /// `send()` (write and flush) per message.
     Bare,
+    /// The same, streaming with `write()` per message and one `flush()` per millisecond of
+    /// the producer's clock (tungstenite writes out by itself past its 128 KiB write buffer):
+    /// a hand-coalesced bare loop, the second reference for streaming.
+    BareBuffered,
     /// Diagnostic: tungstenite with wsbeat's `WebSocketConfig` (its default read buffer,
     /// write buffer 0).
     BareWsbeatConfig,
@@ -53,6 +58,7 @@ impl Who {
         match self {
             Who::Wsbeat => "wsbeat",
             Who::Bare => "bare tungstenite",
+            Who::BareBuffered => "bare tungstenite, write() + flush() every 1 ms",
             Who::BareWsbeatConfig => "bare tungstenite, wsbeat's WebSocketConfig",
             Who::WsbeatPollEvery64 => "wsbeat, poll(0) every 64th send",
             Who::WsbeatReadBuf16k => "wsbeat, read_buffer_size 16 KiB",
@@ -101,18 +107,45 @@ pub struct Run {
     /// The client thread's involuntary context switches per message (on the shared CPU, each
     /// is a turn of the server's thread).
     pub preempted_per_msg: f64,
+    /// Socket write calls per message sent (wsbeat: `Stats::write_calls`; bare: counted by a
+    /// wrapper around its `TcpStream`).
+    pub writes_per_msg: f64,
+}
+
+/// A `TcpStream` that counts its `write` calls.
+pub struct CountingStream {
+    inner: TcpStream,
+    pub writes: u64,
+}
+
+impl std::io::Read for CountingStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+
+impl std::io::Write for CountingStream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.writes += 1;
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 const WSBEAT_PING: Duration = Duration::from_secs(1);
 
 enum Conn {
-    Bare(Box<WebSocket<TcpStream>>),
+    Bare(Box<WebSocket<CountingStream>>),
+    /// A bare loop that flushes once per millisecond; the instant of its last flush.
+    BareBuffered(Box<WebSocket<CountingStream>>, Instant),
     Wsbeat(Box<Client>),
 }
 
 fn connect(server: &Server, who: Who) -> Result<Conn, String> {
     match who {
-        Who::Bare | Who::BareWsbeatConfig => {
+        Who::Bare | Who::BareBuffered | Who::BareWsbeatConfig => {
             let stream = TcpStream::connect(server.addr).map_err(|e| e.to_string())?;
             stream.set_nodelay(true).map_err(|e| e.to_string())?;
             let config = (who == Who::BareWsbeatConfig).then(|| {
@@ -123,9 +156,17 @@ fn connect(server: &Server, who: Who) -> Result<Conn, String> {
                     .max_message_size(Some(1 << 20))
                     .max_frame_size(Some(1 << 20))
             });
+            let stream = CountingStream {
+                inner: stream,
+                writes: 0,
+            };
             let (ws, _) = tungstenite::client::client_with_config(server.url(), stream, config)
                 .map_err(|e| format!("handshake: {e}"))?;
-            Ok(Conn::Bare(Box::new(ws)))
+            Ok(if who == Who::BareBuffered {
+                Conn::BareBuffered(Box::new(ws), Instant::now())
+            } else {
+                Conn::Bare(Box::new(ws))
+            })
         }
         Who::Wsbeat | Who::WsbeatPollEvery64 | Who::WsbeatReadBuf16k | Who::WsbeatReadBuf128k => {
             let mut config = Config::new(server.url())
@@ -160,10 +201,18 @@ fn payload(size: usize) -> Vec<u8> {
 }
 
 impl Conn {
+    /// Socket write calls so far.
+    fn writes(&self) -> u64 {
+        match self {
+            Conn::Bare(ws) | Conn::BareBuffered(ws, _) => ws.get_ref().writes,
+            Conn::Wsbeat(client) => client.stats().write_calls,
+        }
+    }
+
     /// Sends one message and waits for its echo.
     fn echo_once(&mut self, data: &[u8]) -> Result<(), String> {
         match self {
-            Conn::Bare(ws) => {
+            Conn::Bare(ws) | Conn::BareBuffered(ws, _) => {
                 ws.send(Wire::binary(data.to_vec()))
                     .map_err(|e| e.to_string())?;
                 loop {
@@ -206,6 +255,15 @@ impl Conn {
             Conn::Bare(ws) => ws
                 .send(Wire::binary(data.to_vec()))
                 .map_err(|e| e.to_string()),
+            Conn::BareBuffered(ws, last_flush) => {
+                ws.write(Wire::binary(data.to_vec()))
+                    .map_err(|e| e.to_string())?;
+                if now.saturating_duration_since(*last_flush) >= Duration::from_millis(1) {
+                    *last_flush = now;
+                    ws.flush().map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            }
             Conn::Wsbeat(client) => {
                 let mut msg = Message::binary(data.to_vec());
                 loop {
@@ -243,9 +301,12 @@ impl Conn {
 
     fn close(self) {
         match self {
-            Conn::Bare(mut ws) => {
+            Conn::Bare(mut ws) | Conn::BareBuffered(mut ws, _) => {
                 let _ = ws.close(None);
-                let _ = ws.get_ref().set_read_timeout(Some(Duration::from_secs(2)));
+                let _ = ws
+                    .get_ref()
+                    .inner
+                    .set_read_timeout(Some(Duration::from_secs(2)));
                 while ws.read().is_ok() {}
             }
             Conn::Wsbeat(mut client) => {
@@ -269,6 +330,8 @@ struct Tally {
     server_cpu_ns: u64,
     pings: u64,
     involuntary: u64,
+    sent: u64,
+    writes: u64,
 }
 
 /// One rep: every client in `whos` connects (fresh connections, handshakes untimed), warms
@@ -328,6 +391,8 @@ pub fn run_rep(
                 let s0 = procfs::thread_sample(me);
                 let m0 = s0.cpu_ns;
                 let a0 = thread_allocs();
+                let w0 = conn.writes();
+                let sent0 = sent[i];
                 let t0 = Instant::now();
                 let msgs = match case {
                     Case::Echo { count, .. } => {
@@ -352,6 +417,11 @@ pub fn run_rep(
                 };
                 let t = &mut tallies[i];
                 t.secs += t0.elapsed().as_secs_f64();
+                t.writes += conn.writes() - w0;
+                t.sent += match case {
+                    Case::Echo { .. } => msgs,
+                    Case::Stream { .. } => sent[i] - sent0,
+                };
                 t.allocs += thread_allocs() - a0;
                 let s1 = procfs::thread_sample(me);
                 t.client_cpu_ns += s1.cpu_ns.saturating_sub(m0);
@@ -385,6 +455,7 @@ pub fn run_rep(
             server_busy: t.server_cpu_ns as f64 / 1e9 / t.secs,
             pings: t.pings,
             preempted_per_msg: t.involuntary as f64 / t.msgs.max(1) as f64,
+            writes_per_msg: t.writes as f64 / t.sent.max(1) as f64,
         })
         .collect())
 }
@@ -399,6 +470,9 @@ fn poll_every(who: Who) -> u64 {
 
 /// Waits (at most 2 s) until the server has received all `sent` messages of this connection.
 fn drain(stats: &ConnStats, sent: u64, conn: &mut Conn) {
+    if let Conn::BareBuffered(ws, _) = conn {
+        let _ = ws.flush();
+    }
     let end = Instant::now() + Duration::from_secs(2);
     while stats.received.load(SeqCst) < sent && Instant::now() < end {
         if let Conn::Wsbeat(client) = conn {

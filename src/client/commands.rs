@@ -86,9 +86,7 @@ impl Client {
             }
             Command::Release => {
                 if let Some(link) = self.link.take() {
-                    let (bytes_in, bytes_out) = link.bytes();
-                    self.closed_links.0 += bytes_in;
-                    self.closed_links.1 += bytes_out;
+                    self.closed_links.add(link.totals());
                 }
                 self.link_readable = false;
             }
@@ -130,7 +128,7 @@ impl Client {
         };
         match op(link) {
             Ok(stalled) => {
-                let (frames, bytes) = (link.frames_taken(), link.bytes().1);
+                let (frames, bytes) = (link.frames_taken(), link.totals().bytes_out);
                 self.session
                     .handle_written(frames, bytes, stalled.then(Instant::now));
             }

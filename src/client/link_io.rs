@@ -28,6 +28,22 @@ pub(super) struct LinkIo {
     ping_payloads: bytes::BytesMut,
 }
 
+/// Counters of one link, or summed over links gone (so stats survive reconnects).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct LinkTotals {
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub write_calls: u64,
+}
+
+impl LinkTotals {
+    pub fn add(&mut self, other: LinkTotals) {
+        self.bytes_in += other.bytes_in;
+        self.bytes_out += other.bytes_out;
+        self.write_calls += other.write_calls;
+    }
+}
+
 /// What a write did: everything went to the kernel, or the socket is full and the rest waits
 /// in tungstenite's buffer until it is writable again.
 pub(super) type Stalled = bool;
@@ -48,9 +64,14 @@ impl LinkIo {
         self.ws.get_ref().data_frames_out()
     }
 
-    /// Bytes the kernel took, and bytes received, on this link.
-    pub fn bytes(&self) -> (u64, u64) {
-        (self.ws.get_ref().bytes_in, self.ws.get_ref().bytes_out)
+    /// Bytes received, bytes the kernel took, and write calls, on this link.
+    pub fn totals(&self) -> LinkTotals {
+        let s = self.ws.get_ref();
+        LinkTotals {
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+            write_calls: s.write_calls,
+        }
     }
 
     /// Whether bytes arrived since the last call.
