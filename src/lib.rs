@@ -57,6 +57,27 @@
 //! `poll(Duration::ZERO)` until it returns `None`; others use [`Client::run`] with a
 //! [`Handler`].
 //!
+//! # Under systemd
+//! The library sends nothing to the service manager; the daemon speaks `sd_notify` (one
+//! datagram per message to `NOTIFY_SOCKET`) from its loop. What to send, and when:
+//! - `READY=1` when the loop starts, before the first connect: a server that is down must not
+//!   fail the unit's start;
+//! - `STATUS=` from the events that change the link's state ([`Event::Connected`],
+//!   [`Event::Reconnecting`], [`Event::GaveUp`]);
+//! - `WATCHDOG=1` every half `WATCHDOG_USEC`, as one more deadline of the same loop, not a
+//!   thread: with `poll`, wait until the earlier of your deadlines and the ping's (the
+//!   client's own are inside `poll`, or [`Client::next_wakeup`] if you wait on
+//!   [`Client::fd`] yourself), and ping only when the loop got there on time; with
+//!   [`Client::run`], return the time left until the ping from
+//!   [`Handler::tick_interval`] and ping in [`Handler::on_tick`]. An outage needs no
+//!   special case: the client retries on schedule, so the loop keeps meeting its deadlines;
+//! - `STOPPING=1` when it calls [`Client::close`] at shutdown.
+//!
+//! `examples/telemetry.rs` does all four in a few lines of std (its `Notify` type), with the
+//! unit in `examples/systemd/telemetry.service`; the `wsbeat` command does the same, and its
+//! watchdog also checks that no deadline is left undone and no write stalls past
+//! `write_timeout` (see the README's "Running on a device").
+//!
 //! # Features
 //! - `tls` (default): `wss://` through native-tls (OpenSSL on Linux), see [`TlsConfig`].
 //! - `vendored-openssl`: builds OpenSSL from source, for cross builds.
