@@ -282,6 +282,7 @@ fn no_watchdog_while_stopped_and_stopping_on_sigterm() {
     m.collect_until(continued + INTERVAL);
     let after = m.pings().into_iter().find(|t| *t > continued);
     let after = after.expect("no ping after SIGCONT");
+    eprintln!("first ping {:?} after SIGCONT", after - continued);
     assert!(
         after - continued <= INTERVAL / 2 * 12 / 10,
         "first ping {:?} after SIGCONT",
