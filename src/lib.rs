@@ -82,9 +82,9 @@
 //! - `tls` (default): `wss://` through native-tls (OpenSSL on Linux), see [`TlsConfig`].
 //! - `vendored-openssl`: builds OpenSSL from source, for cross builds.
 //! - `cli` (default, so that `cargo install wsbeat` gives the command): the `wsbeat`
-//!   command; it brings `ctrlc` and `nix`. A firmware daemon using the library depends with
-//!   `default-features = false, features = ["tls"]` (or no features for plain `ws://`), and
-//!   none of the CLI's crates reach its dependency tree.
+//!   command; it brings `ctrlc`, `nix`, `lexopt` and `env_logger`. A firmware daemon using
+//!   the library depends with `default-features = false, features = ["tls"]` (or no
+//!   features for plain `ws://`), and none of the CLI's crates reach its dependency tree.
 //! - `fleet-sim` (off): exposes the backoff state machine, doc-hidden and unstable, for the
 //!   fleet simulation `examples/fleet.rs` and its check against real clients `tests/fleet.rs`.
 //! - `capi` (off): the C API (`include/wsbeat.h`), built as a static and a shared library by

@@ -66,7 +66,7 @@ impl Device {
         }
     }
 
-    /// After a full drain of `client` at `now` (`more`: the drain stopped early): pings the
+    /// After a drain of `client` (`more`: it stopped early, more is waiting): pings the
     /// watchdog and writes the periodic stats line when due.
     pub fn after_drain(&mut self, client: &Client, more: bool, events: &mut EventSink) {
         let now = Instant::now();
