@@ -73,6 +73,43 @@
 //!   special case: the client retries on schedule, so the loop keeps meeting its deadlines;
 //! - `STOPPING=1` when it calls [`Client::close`] at shutdown.
 //!
+//! With `run`, the ping is the handler's deadline (`notify` stands for the datagram send):
+//! ```no_run
+//! use std::sync::atomic::AtomicBool;
+//! use std::time::{Duration, Instant};
+//! use wsbeat::{Client, Config, Handler};
+//!
+//! # fn notify(_: &str) {}
+//! struct Daemon {
+//!     half: Duration, // WATCHDOG_USEC / 2
+//!     next_ping: Instant,
+//! }
+//! impl Handler for Daemon {
+//!     fn tick_interval(&self) -> Duration {
+//!         // `run` waits no longer than this: the ping is one more deadline of its wait.
+//!         self.next_ping.saturating_duration_since(Instant::now())
+//!     }
+//!     fn on_tick(&mut self, _client: &mut Client) {
+//!         let now = Instant::now();
+//!         if now >= self.next_ping {
+//!             // Late by more than a quarter period: the loop was stopped or stuck; ping
+//!             // after one more on-time round instead.
+//!             if now <= self.next_ping + self.half / 4 {
+//!                 notify("WATCHDOG=1");
+//!                 self.next_ping = now + self.half;
+//!             } else {
+//!                 self.next_ping = now + self.half / 4;
+//!             }
+//!         }
+//!     }
+//! }
+//! static STOP: AtomicBool = AtomicBool::new(false); // set by the SIGTERM handler
+//! let mut client = Client::new(Config::new("ws://127.0.0.1:9001/"))?;
+//! let half = Duration::from_secs(15);
+//! notify("READY=1");
+//! client.run(&mut Daemon { half, next_ping: Instant::now() + half }, &STOP);
+//! # Ok::<(), wsbeat::Error>(())
+//! ```
 //! `examples/telemetry.rs` does all four in a few lines of std (its `Notify` type), with the
 //! unit in `examples/systemd/telemetry.service`; the `wsbeat` command does the same, and its
 //! watchdog also checks that no deadline is left undone and no write stalls past
