@@ -76,3 +76,38 @@ pub fn watchdog_interval() -> Option<Duration> {
     }
     (usec > 0).then(|| Duration::from_micros(usec))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both spellings of `NOTIFY_SOCKET`: a path, and `@name` for an abstract socket.
+    #[test]
+    fn sends_to_a_path_and_to_an_abstract_name() {
+        let dir = std::env::temp_dir().join(format!("wsbeat-notify-{}", std::process::id()));
+        let _ = std::fs::remove_file(&dir);
+        let by_path = UnixDatagram::bind(&dir).expect("bind a path");
+        let name = format!("wsbeat-notify-unit-{}", std::process::id());
+        let addr = {
+            use std::os::linux::net::SocketAddrExt;
+            SocketAddr::from_abstract_name(name.as_bytes()).expect("abstract name")
+        };
+        let by_name = UnixDatagram::bind_addr(&addr).expect("bind an abstract name");
+        // A datagram that never comes fails the test rather than hanging it.
+        for s in [&by_path, &by_name] {
+            s.set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("read timeout");
+        }
+        let mut buf = [0u8; 64];
+        for (spec, socket) in [
+            (dir.to_str().expect("utf-8 temp dir").to_string(), &by_path),
+            (format!("@{name}"), &by_name),
+        ] {
+            let mut n = Notifier::open(spec.as_bytes()).expect("open");
+            n.send("READY=1");
+            let len = socket.recv(&mut buf).expect("a datagram");
+            assert_eq!(&buf[..len], b"READY=1", "{spec}");
+        }
+        let _ = std::fs::remove_file(&dir);
+    }
+}
