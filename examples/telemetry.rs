@@ -1,6 +1,9 @@
 //! The shape of a firmware daemon built on wsbeat: one thread, one loop that reads a sensor on
 //! a schedule, sends readings (kept in the outbox while the link is down), obeys commands from
-//! the server, and shuts down cleanly on SIGTERM/SIGINT.
+//! the server, and shuts down cleanly on SIGTERM/SIGINT. Under systemd
+//! (`examples/systemd/telemetry.service`, `Type=notify`) it tells the service manager that it
+//! is ready, what state the link is in, that it is alive (`WatchdogSec=`) and that it is
+//! stopping: [`Notify`] shows the pattern.
 //!
 //! ```text
 //! cargo run --example echo_server                       # in one terminal
@@ -86,6 +89,90 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
+/// The `sd_notify` protocol: one datagram per message to the socket in `NOTIFY_SOCKET` (a
+/// path, or `@name` for an abstract socket). The library sends nothing to systemd; a daemon
+/// that uses `poll` does it like this:
+/// - `READY=1` once its loop runs, not after the first connect: a server that is down must
+///   not fail the unit's start;
+/// - `STATUS=...` from the events that change the link's state;
+/// - `WATCHDOG=1` every half `WATCHDOG_USEC`, as one more deadline of the loop: the wait
+///   ends at the earlier of its own deadlines and the ping's, and the ping goes out only if the
+///   loop got there on time (a process that was stopped or stuck comes back late and waits
+///   for one on-time round). A network outage is no reason to withhold it: the client retries
+///   on schedule. With [`Client::run`], keep the ping's instant in the handler, return the
+///   time left until it from `Handler::tick_interval` and ping in `Handler::on_tick`;
+/// - `STOPPING=1` when it starts the clean close.
+struct Notify {
+    socket: std::os::unix::net::UnixDatagram,
+    addr: std::os::unix::net::SocketAddr,
+    /// Half of `WatchdogSec=`, if systemd watches this process.
+    watchdog: Option<Duration>,
+    next_ping: Instant,
+}
+
+impl Notify {
+    /// `None` when not started by systemd with `Type=notify`.
+    fn from_env() -> Option<Notify> {
+        use std::os::linux::net::SocketAddrExt;
+        use std::os::unix::net::{SocketAddr, UnixDatagram};
+        let name = std::env::var("NOTIFY_SOCKET").ok()?;
+        let addr = match name.strip_prefix('@') {
+            Some(abstract_name) => SocketAddr::from_abstract_name(abstract_name),
+            None => SocketAddr::from_pathname(&name),
+        };
+        let socket = UnixDatagram::unbound().and_then(|s| s.set_nonblocking(true).map(|_| s));
+        let (addr, socket) = match (addr, socket) {
+            (Ok(a), Ok(s)) => (a, s),
+            (Err(e), _) | (_, Err(e)) => {
+                warn!("NOTIFY_SOCKET {name}: {e}");
+                return None;
+            }
+        };
+        let ours =
+            std::env::var("WATCHDOG_PID").map_or(true, |pid| pid.parse() == Ok(std::process::id()));
+        let watchdog = std::env::var("WATCHDOG_USEC")
+            .ok()
+            .and_then(|u| u.parse::<u64>().ok())
+            .filter(|u| *u > 0 && ours)
+            .map(|u| Duration::from_micros(u) / 2);
+        let next_ping = Instant::now() + watchdog.unwrap_or_default();
+        Some(Notify {
+            socket,
+            addr,
+            watchdog,
+            next_ping,
+        })
+    }
+
+    fn send(&self, message: &str) {
+        if let Err(e) = self.socket.send_to_addr(message.as_bytes(), &self.addr) {
+            warn!("sd_notify {message}: {e}");
+        }
+    }
+
+    /// When the loop must wake for the next ping.
+    fn deadline(&self) -> Option<Instant> {
+        self.watchdog.map(|_| self.next_ping)
+    }
+
+    /// After each return of `poll`: pings if due and the loop is on time.
+    fn ping_if_due(&mut self) {
+        let Some(half) = self.watchdog else { return };
+        let now = Instant::now();
+        if now < self.next_ping {
+            return;
+        }
+        // More than a quarter of the ping period late: the loop did not meet its deadline
+        // (stopped, or stuck in a call). Look again after one more on-time wait.
+        if now > self.next_ping + half / 4 {
+            self.next_ping = now + half / 4;
+            return;
+        }
+        self.send("WATCHDOG=1");
+        self.next_ping = now + half;
+    }
+}
+
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args = parse_args().unwrap_or_else(|e| {
@@ -129,6 +216,10 @@ fn main() {
     let mut next_reading = started;
     let mut seq: u64 = 0;
     let mut dropped: u64 = 0;
+    let mut notify = Notify::from_env();
+    if let Some(n) = &notify {
+        n.send("READY=1\nSTATUS=starting");
+    }
 
     while !stop.load(Ordering::SeqCst) && deadline.is_none_or(|d| Instant::now() < d) {
         let now = Instant::now();
@@ -150,9 +241,21 @@ fn main() {
                 next_reading = now + interval;
             }
         }
-        // Wake for the next reading; the client uses the time for its socket and heartbeat.
-        let wait = next_reading.saturating_duration_since(Instant::now());
-        if let Some(event) = client.poll(wait.min(MAX_WAIT)) {
+        // Wake for the next reading or watchdog ping; the client uses the time for its socket
+        // and heartbeat.
+        let wake = notify
+            .as_ref()
+            .and_then(Notify::deadline)
+            .map_or(next_reading, |ping| ping.min(next_reading));
+        let wait = wake.saturating_duration_since(Instant::now());
+        let event = client.poll(wait.min(MAX_WAIT));
+        if let Some(n) = &mut notify {
+            n.ping_if_due();
+            if let Some(status) = event.as_ref().and_then(status_of) {
+                n.send(&format!("STATUS={status}"));
+            }
+        }
+        if let Some(event) = event {
             if let Some(new_interval) = on_event(event) {
                 interval = new_interval;
                 next_reading = Instant::now() + interval;
@@ -164,6 +267,9 @@ fn main() {
     }
 
     info!("stopping: closing the link");
+    if let Some(n) = &notify {
+        n.send("STOPPING=1");
+    }
     client.close();
     while !client.is_stopped() {
         if let Some(event) = client.poll(MAX_WAIT) {
@@ -173,6 +279,19 @@ fn main() {
     // A real device would write these to flash and send them after the next boot.
     let unsent = client.take_unsent().len();
     info!("{seq} readings taken, {dropped} dropped, {unsent} unsent at shutdown");
+}
+
+/// The `STATUS=` text for an event that changes the link's state.
+fn status_of(event: &Event) -> Option<String> {
+    match event {
+        Event::Connected { attempt, .. } => Some(format!("online (attempt {attempt})")),
+        Event::Reconnecting { attempt, delay, .. } => Some(format!(
+            "offline, retry {attempt} in {} ms",
+            delay.as_millis()
+        )),
+        Event::GaveUp { .. } => Some("gave up".into()),
+        _ => None,
+    }
 }
 
 /// Logs what happened; returns a new reading interval if the server asked for one.

@@ -57,13 +57,71 @@
 //! `poll(Duration::ZERO)` until it returns `None`; others use [`Client::run`] with a
 //! [`Handler`].
 //!
+//! # Under systemd
+//! The library sends nothing to the service manager; the daemon speaks `sd_notify` (one
+//! datagram per message to `NOTIFY_SOCKET`) from its loop. What to send, and when:
+//! - `READY=1` when the loop starts, before the first connect: a server that is down must not
+//!   fail the unit's start;
+//! - `STATUS=` from the events that change the link's state ([`Event::Connected`],
+//!   [`Event::Reconnecting`], [`Event::GaveUp`]);
+//! - `WATCHDOG=1` every half `WATCHDOG_USEC`, as one more deadline of the same loop, not a
+//!   thread: with `poll`, wait until the earlier of your deadlines and the ping's (the
+//!   client's own are inside `poll`, or [`Client::next_wakeup`] if you wait on
+//!   [`Client::fd`] yourself), and ping only when the loop got there on time; with
+//!   [`Client::run`], return the time left until the ping from
+//!   [`Handler::tick_interval`] and ping in [`Handler::on_tick`]. An outage needs no
+//!   special case: the client retries on schedule, so the loop keeps meeting its deadlines;
+//! - `STOPPING=1` when it calls [`Client::close`] at shutdown.
+//!
+//! With `run`, the ping is the handler's deadline (`notify` stands for the datagram send):
+//! ```no_run
+//! use std::sync::atomic::AtomicBool;
+//! use std::time::{Duration, Instant};
+//! use wsbeat::{Client, Config, Handler};
+//!
+//! # fn notify(_: &str) {}
+//! struct Daemon {
+//!     half: Duration, // WATCHDOG_USEC / 2
+//!     next_ping: Instant,
+//! }
+//! impl Handler for Daemon {
+//!     fn tick_interval(&self) -> Duration {
+//!         // `run` waits no longer than this: the ping is one more deadline of its wait.
+//!         self.next_ping.saturating_duration_since(Instant::now())
+//!     }
+//!     fn on_tick(&mut self, _client: &mut Client) {
+//!         let now = Instant::now();
+//!         if now >= self.next_ping {
+//!             // Late by more than a quarter period: the loop was stopped or stuck; ping
+//!             // after one more on-time round instead.
+//!             if now <= self.next_ping + self.half / 4 {
+//!                 notify("WATCHDOG=1");
+//!                 self.next_ping = now + self.half;
+//!             } else {
+//!                 self.next_ping = now + self.half / 4;
+//!             }
+//!         }
+//!     }
+//! }
+//! static STOP: AtomicBool = AtomicBool::new(false); // set by the SIGTERM handler
+//! let mut client = Client::new(Config::new("ws://127.0.0.1:9001/"))?;
+//! let half = Duration::from_secs(15);
+//! notify("READY=1");
+//! client.run(&mut Daemon { half, next_ping: Instant::now() + half }, &STOP);
+//! # Ok::<(), wsbeat::Error>(())
+//! ```
+//! `examples/telemetry.rs` does all four in a few lines of std (its `Notify` type), with the
+//! unit in `examples/systemd/telemetry.service`; the `wsbeat` command does the same, and its
+//! watchdog also checks that no deadline is left undone and no write stalls past
+//! `write_timeout` (see the README's "Running on a device").
+//!
 //! # Features
 //! - `tls` (default): `wss://` through native-tls (OpenSSL on Linux), see [`TlsConfig`].
 //! - `vendored-openssl`: builds OpenSSL from source, for cross builds.
 //! - `cli` (default, so that `cargo install wsbeat` gives the command): the `wsbeat`
-//!   command; it brings `ctrlc` and `nix`. A firmware daemon using the library depends with
-//!   `default-features = false, features = ["tls"]` (or no features for plain `ws://`), and
-//!   none of the CLI's crates reach its dependency tree.
+//!   command; it brings `ctrlc`, `nix`, `lexopt` and `env_logger`. A firmware daemon using
+//!   the library depends with `default-features = false, features = ["tls"]` (or no
+//!   features for plain `ws://`), and none of the CLI's crates reach its dependency tree.
 //! - `fleet-sim` (off): exposes the backoff state machine, doc-hidden and unstable, for the
 //!   fleet simulation `examples/fleet.rs` and its check against real clients `tests/fleet.rs`.
 //! - `capi` (off): the C API (`include/wsbeat.h`), built as a static and a shared library by

@@ -63,6 +63,15 @@ impl Wsbeat {
         Wsbeat::spawn_command(command(&all))
     }
 
+    /// Like [`spawn`](Wsbeat::spawn), with `env` added to the child's environment.
+    pub fn spawn_env(env: &[(&str, &str)], args: &[&str]) -> Wsbeat {
+        let mut all = vec!["--events", "-"];
+        all.extend_from_slice(args);
+        let mut cmd = command(&all);
+        cmd.envs(env.iter().copied());
+        Wsbeat::spawn_command(cmd)
+    }
+
     /// Like [`spawn`](Wsbeat::spawn), inside network namespace `netns` (see
     /// [`command_in_netns`]).
     pub fn spawn_in_netns(netns: &str, args: &[&str]) -> Wsbeat {

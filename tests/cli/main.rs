@@ -15,5 +15,7 @@ mod lifecycle;
 mod matrix;
 mod outbox_file;
 mod signals;
+mod stats;
 mod stop_phases;
+mod systemd;
 mod usage;

@@ -32,6 +32,12 @@ fn bad_options_exit_2_naming_the_option() {
     let url = url.as_str();
     expect_usage_error(&["--bogus", url], "wsbeat: --bogus: unknown option");
     expect_usage_error(&["-x", url], "wsbeat: -x: unknown option");
+    // A value given to a flag is refused, not dropped.
+    expect_usage_error(&["--quiet=x", url], "wsbeat: --quiet: takes no value");
+    expect_usage_error(
+        &["--keep-open=1", url],
+        "wsbeat: --keep-open: takes no value",
+    );
     expect_usage_error(
         &["--ping-interval", "abc", url],
         "wsbeat: --ping-interval: invalid duration \"abc\"",

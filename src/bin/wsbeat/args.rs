@@ -1,4 +1,6 @@
-//! The command line: a tiny parser (no crate) into [`Args`].
+//! The command line, through `lexopt` (no dependencies, a few KB), into [`Args`]. Each option is
+//! spelled once here (in `parse` for flags, `set_value` for options with a value), once in
+//! `help.rs` and once where `settings.rs` uses it.
 #![forbid(unsafe_code)]
 
 use std::ffi::OsString;
@@ -18,16 +20,17 @@ pub enum Command {
 }
 
 /// How binary messages reach stdout.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum BinaryOut {
     /// One line of lowercase hex per message.
+    #[default]
     Hex,
     /// The bytes as they are, no separator.
     Raw,
 }
 
 /// Parsed options. `None` means "the library's default".
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Args {
     pub url: String,
     pub ping_interval: Option<Duration>,
@@ -60,6 +63,8 @@ pub struct Args {
     pub events: Option<String>,
     pub keep_open: bool,
     pub binary_stdout: BinaryOut,
+    /// `--stats-interval`: a `stats` event line this often; `None`: only on SIGUSR1.
+    pub stats_interval: Option<Duration>,
     /// `-v` count minus `-q` count; `None` when neither was given (then `RUST_LOG` decides).
     pub verbosity: Option<i32>,
 }
@@ -88,102 +93,47 @@ impl fmt::Display for UsageError {
     }
 }
 
-/// Parses the arguments after the program name.
+/// Parses the arguments after the program name. Left to right, like getopt: the first
+/// mistake is the one reported, and `--help` or `--version` stops parsing where it stands.
 pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Command, UsageError> {
-    let mut args = Args {
-        url: String::new(),
-        ping_interval: None,
-        pong_timeout: None,
-        max_missed: None,
-        app_ping: None,
-        app_pong: None,
-        backoff_initial: None,
-        backoff_max: None,
-        backoff_strategy: None,
-        reconnect_spread: None,
-        min_uptime: None,
-        max_retries: None,
-        connect_timeout: None,
-        close_timeout: None,
-        headers: Vec::new(),
-        protocols: Vec::new(),
-        origin: None,
-        ca_files: Vec::new(),
-        cert: None,
-        key: None,
-        insecure: false,
-        proxy: None,
-        max_message_size: None,
-        outbox: None,
-        delivery: None,
-        outbox_full: None,
-        outbox_file: None,
-        outbox_sync: None,
-        events: None,
-        keep_open: false,
-        binary_stdout: BinaryOut::Hex,
-        verbosity: None,
-    };
-    let mut positional = Vec::new();
-    let mut it = argv.into_iter().map(|a| {
-        a.into_string()
-            .map_err(|a| UsageError::new(format!("{a:?}"), "argument is not valid UTF-8"))
-    });
-    let mut options_done = false;
-    while let Some(arg) = it.next() {
-        let arg = arg?;
-        if options_done || arg == "-" || !arg.starts_with('-') {
-            positional.push(arg);
-            continue;
-        }
-        if arg == "--" {
-            options_done = true;
-            continue;
-        }
-        if !arg.starts_with("--") {
-            for flag in arg[1..].chars() {
-                match flag {
-                    'q' => *args.verbosity.get_or_insert(0) -= 1,
-                    'v' => *args.verbosity.get_or_insert(0) += 1,
-                    'h' => return Ok(Command::Help),
-                    'V' => return Ok(Command::Version),
-                    _ => return Err(UsageError::new(format!("-{flag}"), "unknown option")),
-                }
+    use lexopt::prelude::*;
+    let mut args = Args::default();
+    let mut positional: Vec<String> = Vec::new();
+    let mut parser = lexopt::Parser::from_args(argv);
+    while let Some(arg) = parser.next().map_err(usage)? {
+        let name = match arg {
+            Short('h') | Long("help") => return Ok(Command::Help),
+            Short('V') | Long("version") => return Ok(Command::Version),
+            Short('q') | Long("quiet") => {
+                *args.verbosity.get_or_insert(0) -= 1;
+                continue;
             }
-            continue;
-        }
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) => (n.to_string(), Some(v.to_string())),
-            None => (arg.clone(), None),
+            Short('v') | Long("verbose") => {
+                *args.verbosity.get_or_insert(0) += 1;
+                continue;
+            }
+            Long("insecure") => {
+                args.insecure = true;
+                continue;
+            }
+            Long("keep-open") => {
+                args.keep_open = true;
+                continue;
+            }
+            Value(v) => {
+                positional.push(v.string().map_err(usage)?);
+                continue;
+            }
+            Short(c) => return Err(UsageError::new(format!("-{c}"), "unknown option")),
+            Long(name) => format!("--{name}"),
         };
-        let flag = |set: &mut bool| match &inline {
-            Some(_) => Err(UsageError::new(&name, "takes no value")),
-            None => {
-                *set = true;
-                Ok(())
-            }
-        };
-        match name.as_str() {
-            "--help" => return Ok(Command::Help),
-            "--version" => return Ok(Command::Version),
-            "--quiet" => *args.verbosity.get_or_insert(0) -= 1,
-            "--verbose" => *args.verbosity.get_or_insert(0) += 1,
-            "--insecure" => flag(&mut args.insecure)?,
-            "--keep-open" => flag(&mut args.keep_open)?,
-            _ => {
-                let value = match inline {
-                    Some(v) => v,
-                    None => match it.next() {
-                        Some(v) => v?,
-                        None if is_known(&name) => {
-                            return Err(UsageError::new(&name, "missing value"))
-                        }
-                        None => return Err(UsageError::new(&name, "unknown option")),
-                    },
-                };
-                set_value(&mut args, &name, value)?;
-            }
+        // Only options that take a value are left: an unknown one is reported before its
+        // value is looked for, so `--bogus` at the end is "unknown", not "missing value".
+        if !is_value_option(&name) {
+            return Err(UsageError::new(name, "unknown option"));
         }
+        let value = parser.value().map_err(usage)?.string().map_err(usage)?;
+        set_value(&mut args, &name, value)?;
     }
     match positional.len() {
         0 => Err(UsageError::new("<URL>", "missing")),
@@ -198,41 +148,32 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
     }
 }
 
-/// Options that take a value, for the "missing value" versus "unknown option" message.
-pub const VALUE_OPTIONS: [&str; 28] = [
-    "--ping-interval",
-    "--pong-timeout",
-    "--max-missed",
-    "--app-ping",
-    "--app-pong",
-    "--backoff-initial",
-    "--backoff-max",
-    "--backoff-strategy",
-    "--reconnect-spread",
-    "--min-uptime",
-    "--max-retries",
-    "--connect-timeout",
-    "--close-timeout",
-    "--header",
-    "--protocol",
-    "--origin",
-    "--ca-file",
-    "--cert",
-    "--key",
-    "--proxy",
-    "--max-message-size",
-    "--outbox",
-    "--delivery",
-    "--outbox-full",
-    "--outbox-file",
-    "--outbox-sync",
-    "--events",
-    "--binary-stdout",
-];
-
-fn is_known(name: &str) -> bool {
-    VALUE_OPTIONS.contains(&name)
+/// lexopt's errors in this CLI's one-line `<option>: <problem>` form.
+fn usage(e: lexopt::Error) -> UsageError {
+    match e {
+        lexopt::Error::MissingValue { option } => {
+            UsageError::new(option.unwrap_or_default(), "missing value")
+        }
+        // A flag given a value (`--quiet=x`, `--keep-open=yes`).
+        lexopt::Error::UnexpectedValue { option, .. } => UsageError::new(option, "takes no value"),
+        lexopt::Error::NonUnicodeValue(a) => {
+            UsageError::new(format!("{a:?}"), "argument is not valid UTF-8")
+        }
+        lexopt::Error::UnexpectedOption(o) => UsageError::new(o, "unknown option"),
+        other => UsageError::new("arguments", other.to_string()),
+    }
 }
+
+/// Whether `name` is an option that takes a value: exactly the names [`set_value`] knows.
+fn is_value_option(name: &str) -> bool {
+    // Probing with an empty value only asks "known?": an unknown name is the one error that
+    // says "unknown option"; any other answer (a value error included) means known.
+    let mut probe = Args::default();
+    !matches!(set_value(&mut probe, name, String::new()), Err(e) if e.problem == UNKNOWN)
+}
+
+/// The problem reported for an option nobody knows.
+const UNKNOWN: &str = "unknown option";
 
 fn set_value(args: &mut Args, name: &str, value: String) -> Result<(), UsageError> {
     let dur = |v: &str| duration::parse(v).map_err(|e| UsageError::new(name, e));
@@ -335,7 +276,8 @@ fn set_value(args: &mut Args, name: &str, value: String) -> Result<(), UsageErro
                 }
             }
         }
-        _ => return Err(UsageError::new(name, "unknown option")),
+        "--stats-interval" => args.stats_interval = Some(dur(&value)?),
+        _ => return Err(UsageError::new(name, UNKNOWN)),
     }
     Ok(())
 }
@@ -410,6 +352,9 @@ mod tests {
         assert!(err(&["ws://h/", "--max-missed"]).starts_with("--max-missed: missing value"));
         assert!(err(&["--max-missed", "many", "ws://h/"]).starts_with("--max-missed: invalid"));
         assert!(err(&["--keep-open=yes", "ws://h/"]).starts_with("--keep-open: takes no value"));
+        assert_eq!(err(&["--quiet=x", "ws://h/"]), "--quiet: takes no value");
+        assert_eq!(err(&["ws://h/", "--bogus"]), "--bogus: unknown option");
+        assert_eq!(err(&["-qx", "ws://h/"]), "-x: unknown option");
         assert!(err(&["--header", "novalue", "ws://h/"]).starts_with("--header: expected"));
         assert!(err(&["--reconnect-spread", "10", "ws://h/"])
             .starts_with("--reconnect-spread: invalid duration"));

@@ -81,6 +81,48 @@ impl EventSink {
         }
     }
 
+    /// Writes a `stats` line: every [`Stats`](wsbeat::Stats) field, numbers only (durations
+    /// in ms, `connected_since_ms` on the `t_ms` scale, `null` when absent), and the outbox
+    /// depth. Asked for (SIGUSR1, `--stats-interval`), so without `--events` it goes to stderr.
+    pub fn stats(&mut self, s: &wsbeat::Stats, outbox: usize) {
+        let line = self.stats_line(s, outbox);
+        match self.target {
+            Target::Off => {
+                if let Err(e) = io::stderr().lock().write_all(line.as_bytes()) {
+                    log::warn!("cannot write the stats line: {e}");
+                }
+            }
+            _ => self.write(&line),
+        }
+    }
+
+    fn stats_line(&self, s: &wsbeat::Stats, outbox: usize) -> String {
+        self.line("stats")
+            .int("attempts", s.attempts)
+            .int("connects", s.connects)
+            .int("heartbeat_timeouts", s.heartbeat_timeouts)
+            .int("closed_by_server", s.closed_by_server)
+            .int("io_errors", s.io_errors)
+            .int("protocol_errors", s.protocol_errors)
+            .int("tls_errors", s.tls_errors)
+            .int("local_closes", s.local_closes)
+            .int("pings_sent", s.pings_sent)
+            .int("pongs_received", s.pongs_received)
+            .int("pongs_missed", s.pongs_missed)
+            .opt_ms("last_rtt_ms", s.last_rtt)
+            .opt_ms("smoothed_rtt_ms", s.smoothed_rtt)
+            .int("bytes_in", s.bytes_in)
+            .int("bytes_out", s.bytes_out)
+            .int("messages_in", s.messages_in)
+            .int("messages_out", s.messages_out)
+            .opt_int(
+                "connected_since_ms",
+                s.connected_since.map(|t| self.ms_of(t)),
+            )
+            .int("outbox", outbox as u64)
+            .finish()
+    }
+
     fn describe(&self, event: &Event) -> Option<Line> {
         let line = match event {
             Event::Connecting { attempt, url, at } => self
@@ -203,6 +245,37 @@ mod tests {
             error: wsbeat::Error::ConnectTimeout(Duration::from_secs(1)),
         });
         assert!(line.contains("\"http_status\":null}"), "{line}");
+    }
+
+    /// Every field of `Stats` has its key: a field added to the library without one here
+    /// fails this (the names come from `Stats`'s `Debug`, which lists them all).
+    #[test]
+    fn stats_line_has_every_stats_field_and_only_numbers() {
+        let sink = EventSink {
+            target: Target::Off,
+            start: Instant::now(),
+        };
+        let stats = wsbeat::Stats::default();
+        let debug = format!("{stats:?}");
+        let fields: Vec<&str> = debug
+            .split(['{', ','])
+            .skip(1)
+            .filter_map(|f| f.split(':').next())
+            .map(str::trim)
+            .collect();
+        assert!(fields.len() >= 18, "{debug}");
+        let full = sink.stats_line(&stats, 3);
+        assert!(full.starts_with("{\"event\":\"stats\","), "{full}");
+        assert!(full.ends_with(",\"outbox\":3}\n"), "{full}");
+        for field in fields {
+            let key = match field {
+                "last_rtt" | "smoothed_rtt" | "connected_since" => format!("\"{field}_ms\":"),
+                _ => format!("\"{field}\":"),
+            };
+            assert!(full.contains(&key), "{key} missing from {full}");
+        }
+        // Numbers or null only: the one string is the event's name.
+        assert_eq!(full.matches(":\"").count(), 1, "{full}");
     }
 
     #[test]

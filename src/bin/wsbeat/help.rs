@@ -66,6 +66,8 @@ Data:
       --keep-open             at end of stdin stay connected until SIGINT/SIGTERM
 Output:
       --events PATH|-         lifecycle events as JSON lines to PATH (appended) or - (stderr)
+      --stats-interval DUR    also write a `stats` event line this often (SIGUSR1 asks for
+                              one at any time) [default: off]
   -q, --quiet                 warnings only (-qq: errors only)
   -v, --verbose               debug logs (-vv: trace); without -q/-v, RUST_LOG decides
                               [default: info]
@@ -73,8 +75,10 @@ Output:
   -V, --version               print the version
 
 Durations: 250ms, 2s, 1m, 1h. SIGINT/SIGTERM or end of stdin: queued lines are sent, then a
-Close (1000); a second signal exits at once. Exit status: 0 clean close, 1 gave up,
-2 usage or configuration error, 130 second signal.
+Close (1000); a second signal exits at once. SIGUSR1: one `stats` event line (to --events, or
+stderr without it). Under systemd (NOTIFY_SOCKET set): READY=1, STATUS=, WATCHDOG=1 and
+STOPPING=1, see the README's \"Running on a device\".
+Exit status: 0 clean close, 1 gave up, 2 usage or configuration error, 130 second signal.
 ",
         version = env!("CARGO_PKG_VERSION"),
         ping = d(c.heartbeat.ping_interval),
@@ -106,7 +110,8 @@ fn strategy_name(strategy: wsbeat::Jitter) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::args::VALUE_OPTIONS;
+    use crate::args::{parse, Command};
+    use std::ffi::OsString;
 
     #[test]
     fn help_shows_library_defaults() {
@@ -115,8 +120,23 @@ mod tests {
         assert!(h.contains("[default: 1m]"), "{h}");
         assert!(h.contains("[default: decorrelated]"), "{h}");
         assert!(h.contains("[default: 10s]"), "{h}");
-        for opt in VALUE_OPTIONS {
-            assert!(h.contains(opt), "{opt} missing from --help");
+        // Every option the help names is one the parser knows (given a value when it wants
+        // one, the next argument is taken as that value, so only "unknown option" is a miss).
+        let mut named = 0;
+        for word in h.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
+            if !word.starts_with("--") || word.len() < 3 {
+                continue;
+            }
+            named += 1;
+            let argv = [word, "1s", "ws://h/"].map(OsString::from);
+            if let Err(e) = parse(argv) {
+                assert_ne!(e.problem, "unknown option", "--help names {word}");
+            }
         }
+        assert!(named > 30, "only {named} options found in --help");
+        assert!(matches!(
+            parse(["--stats-interval", "5s", "ws://h/"].map(OsString::from)),
+            Ok(Command::Run(a)) if a.stats_interval == Some(std::time::Duration::from_secs(5))
+        ));
     }
 }

@@ -15,6 +15,7 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use wsbeat::{Client, Event, Message, ReadyState, SendError, Utf8Bytes};
 
+use crate::device::Device;
 use crate::events::EventSink;
 use crate::lines::Line;
 use crate::output::Output;
@@ -40,6 +41,7 @@ pub struct IoLoop {
     events: EventSink,
     output: Output,
     signals: Signals,
+    device: Device,
     /// `None` once stdin ended or we stopped reading it.
     stdin: Option<StdinLines>,
     keep_open: bool,
@@ -65,6 +67,7 @@ impl IoLoop {
         events: EventSink,
         output: Output,
         signals: Signals,
+        device: Device,
         stdin: Option<StdinLines>,
         keep_open: bool,
     ) -> IoLoop {
@@ -74,6 +77,7 @@ impl IoLoop {
             events,
             output,
             signals,
+            device,
             stdin,
             keep_open,
             pending: VecDeque::new(),
@@ -88,16 +92,21 @@ impl IoLoop {
 
     /// Runs until the client is closed (exit 0) or gives up (exit 1).
     pub fn run(mut self) -> i32 {
+        self.device.ready(&self.client);
         loop {
             if let Some(code) = self.drain() {
+                self.device.stopping(&self.client);
                 return code;
             }
             // `Event` is non-exhaustive: should a newer library stop without `Closed` or
             // `GaveUp`, exit rather than wait forever on a client that will do nothing.
             if self.client.is_stopped() {
                 warn!("client stopped without a final event");
+                self.device.stopping(&self.client);
                 return EXIT_GAVE_UP;
             }
+            self.device
+                .after_drain(&self.client, self.more, &mut self.events);
             self.feed();
             self.maybe_close();
             self.wait();
@@ -133,6 +142,7 @@ impl IoLoop {
     }
 
     fn handle(&mut self, event: Event) -> Option<i32> {
+        self.device.event(&event, &self.client);
         match &event {
             Event::Message(msg) => self.print(msg),
             Event::Closed { code } => {
@@ -221,6 +231,7 @@ impl IoLoop {
         }
         self.closing = true;
         self.progress = true;
+        self.device.stopping(&self.client);
         // Lines not yet accepted by the outbox are given up on a signal: the user asked to
         // stop now. They are counted in `unsent`.
         self.stdin = None;
@@ -229,7 +240,12 @@ impl IoLoop {
 
     fn wait(&mut self) {
         let now = Instant::now();
-        let mut timeout = match self.client.next_wakeup() {
+        // The device's deadlines (watchdog ping, periodic stats) are the loop's own.
+        let next = match (self.client.next_wakeup(), self.device.deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let mut timeout = match next {
             _ if self.more => Duration::ZERO,
             Some(at) => at.saturating_duration_since(now).min(MAX_WAIT),
             None => MAX_WAIT,
@@ -244,10 +260,11 @@ impl IoLoop {
             PollTimeout::try_from(millis.min(i32::MAX as u128) as u32).unwrap_or(PollTimeout::MAX);
 
         let read_stdin = !self.closing && self.pending.is_empty();
-        let mut fds = Vec::with_capacity(2);
+        let mut fds = Vec::with_capacity(3);
         // The client's descriptor: any socket of any phase ready, or a signal's wake. What it
         // reports is handled by the next `drain`.
         fds.push(PollFd::new(self.client.fd(), PollFlags::POLLIN));
+        fds.push(PollFd::new(self.signals.usr1_fd(), PollFlags::POLLIN));
         let stdin_at = match (&self.stdin, read_stdin) {
             (Some(s), true) => {
                 fds.push(PollFd::new(s.fd(), PollFlags::POLLIN));
@@ -262,10 +279,17 @@ impl IoLoop {
                 std::thread::sleep(STALL_WAIT);
             }
         }
+        // Whether the loop met the deadline it asked for, for the watchdog.
+        self.device
+            .waited(now + Duration::from_millis(millis as u64), Instant::now());
         let ready = |i: usize| fds[i].revents().is_some_and(|r| !r.is_empty());
         let stdin_ready = stdin_at.is_some_and(ready);
+        let usr1 = ready(1);
         drop(fds);
 
+        if usr1 && self.signals.take_usr1() {
+            self.device.stats(&self.client, &mut self.events);
+        }
         if stdin_ready {
             self.read_stdin();
         }

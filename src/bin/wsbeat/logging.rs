@@ -1,10 +1,14 @@
-//! Logging setup: a small stderr logger, one line per record whatever the message holds.
+//! Logging setup: `env_logger` (default features off: no colour, no regex, no timestamps) with
+//! a format of our own that keeps every record on one line whatever its message holds.
 #![forbid(unsafe_code)]
 
 use std::borrow::Cow;
 use std::io::Write;
 
-/// `-q`/`-v` win over `RUST_LOG`, which wins over the default `info`.
+/// `-q`/`-v` win over `RUST_LOG`, which wins over the default `info`. `RUST_LOG` is
+/// env_logger's syntax (`level`, `target=level`, comma-separated, `/text` to keep only
+/// messages containing `text`: a substring, as the `regex` feature is off); an invalid
+/// directive is reported on stderr with a warning and ignored.
 pub fn init(verbosity: Option<i32>) {
     let filter = match verbosity {
         None => std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_string()),
@@ -15,83 +19,28 @@ pub fn init(verbosity: Option<i32>) {
         Some(1) => "info,wsbeat=debug".to_string(),
         Some(_) => "trace".to_string(),
     };
-    let logger = Stderr::parse(&filter);
-    log::set_max_level(logger.max_level());
-    // Lives as long as the process. Only fails if a logger is already set, which nothing
-    // else in this binary does.
-    let _ = log::set_logger(Box::leak(Box::new(logger)));
+    // Only fails if a logger is already set, which nothing else in this binary does.
+    let _ = builder(&filter).try_init();
 }
 
-/// A stderr logger with `RUST_LOG`-style directives (`level`, `target=level`, comma-separated;
-/// the longest matching target prefix wins). A few lines instead of env_logger: on a device
-/// the CLI is flash, and this is all it needs.
-struct Stderr {
-    default: log::LevelFilter,
-    targets: Vec<(String, log::LevelFilter)>,
-}
-
-impl Stderr {
-    fn parse(spec: &str) -> Stderr {
-        let mut logger = Stderr {
-            default: log::LevelFilter::Error,
-            targets: Vec::new(),
-        };
-        for directive in spec.split(',').map(str::trim).filter(|d| !d.is_empty()) {
-            match directive.split_once('=') {
-                Some((target, level)) => {
-                    if let Ok(level) = level.trim().parse() {
-                        logger.targets.push((target.trim().to_string(), level));
-                    }
-                }
-                None => match directive.parse() {
-                    Ok(level) => logger.default = level,
-                    // A bare target name means "everything from it".
-                    Err(_) => logger
-                        .targets
-                        .push((directive.to_string(), log::LevelFilter::Trace)),
-                },
-            }
-        }
-        logger
-    }
-
-    fn max_level(&self) -> log::LevelFilter {
-        self.targets
-            .iter()
-            .map(|(_, l)| *l)
-            .fold(self.default, Ord::max)
-    }
-
-    fn level_for(&self, target: &str) -> log::LevelFilter {
-        self.targets
-            .iter()
-            .filter(|(t, _)| target == t || target.starts_with(&format!("{t}::")))
-            .max_by_key(|(t, _)| t.len())
-            .map_or(self.default, |(_, l)| *l)
-    }
-}
-
-impl log::Log for Stderr {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= self.level_for(metadata.target())
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if !self.enabled(record.metadata()) {
-            return;
-        }
-        let message = record.args().to_string();
-        let line = format!(
-            "[{:<5} {}] {}\n",
-            record.level(),
-            record.target(),
-            one_line(&message)
-        );
-        // One write per record, so lines from the log and `--events -` never interleave.
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
-    }
-
-    fn flush(&self) {}
+/// The logger for `filter`: `[LEVEL target] message`, one line per record. env_logger
+/// formats a record into its own buffer and writes it with one `write`, so log lines and
+/// `--events -` lines never interleave.
+fn builder(filter: &str) -> env_logger::Builder {
+    let mut b = env_logger::Builder::new();
+    b.parse_filters(filter)
+        .target(env_logger::Target::Stderr)
+        .format(|buf, record| {
+            let message = record.args().to_string();
+            writeln!(
+                buf,
+                "[{:<5} {}] {}",
+                record.level(),
+                record.target(),
+                one_line(&message)
+            )
+        });
+    b
 }
 
 /// Escapes control characters and line separators. Log messages can carry text from the
@@ -119,22 +68,21 @@ mod tests {
 
     #[test]
     fn directives_pick_the_longest_target_prefix() {
-        let l = Stderr::parse("warn,wsbeat=debug,wsbeat::client=trace,tungstenite");
-        assert_eq!(l.level_for("other"), log::LevelFilter::Warn);
-        assert_eq!(l.level_for("wsbeat"), log::LevelFilter::Debug);
-        assert_eq!(l.level_for("wsbeat::link"), log::LevelFilter::Debug);
-        assert_eq!(l.level_for("wsbeat::client::open"), log::LevelFilter::Trace);
-        assert_eq!(l.level_for("wsbeatx"), log::LevelFilter::Warn);
-        assert_eq!(
-            l.level_for("tungstenite::protocol"),
-            log::LevelFilter::Trace
-        );
-        assert_eq!(l.max_level(), log::LevelFilter::Trace);
-        assert_eq!(Stderr::parse("").level_for("x"), log::LevelFilter::Error);
-        assert_eq!(
-            Stderr::parse("info,bogus=loud").level_for("bogus"),
-            log::LevelFilter::Info
-        );
+        let l = builder("warn,wsbeat=debug,wsbeat::client=trace,tungstenite").build();
+        let on = |target: &str, level| {
+            l.enabled(&log::Metadata::builder().target(target).level(level).build())
+        };
+        use log::{Level, Log};
+        assert!(on("other", Level::Warn) && !on("other", Level::Info));
+        assert!(on("wsbeat", Level::Debug) && !on("wsbeat", Level::Trace));
+        assert!(on("wsbeat::link", Level::Debug) && !on("wsbeat::link", Level::Trace));
+        assert!(on("wsbeat::client::open", Level::Trace));
+        // env_logger matches plain string prefixes (the CLI's own subset matched whole path
+        // segments): harmless, no crate in this binary starts with `wsbeat` but ours.
+        assert!(on("wsbeatx", Level::Debug));
+        assert!(!on("other", Level::Info));
+        assert!(on("tungstenite::protocol", Level::Trace));
+        assert_eq!(l.filter(), log::LevelFilter::Trace);
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! `wsbeat`: a command-line WebSocket client built on the wsbeat library. Stdin lines go out
 //! as text messages, received messages come out on stdout, lifecycle events optionally as
 //! JSON lines. One thread waits on stdin and the client's descriptor with `poll(2)`;
-//! signals wake it through the client's `Waker`.
+//! signals wake it through the client's `Waker` (SIGUSR1 through a signalfd). Under systemd
+//! it speaks `sd_notify` (READY, STATUS, WATCHDOG, STOPPING: `device.rs`).
 //!
 //! `main` only parses, builds and maps errors to exit codes; the loop is in `io_loop`.
 #![forbid(unsafe_code)]
 
 mod args;
+mod device;
 mod duration;
 mod events;
 mod help;
@@ -15,10 +17,12 @@ mod io_loop;
 mod json;
 mod lines;
 mod logging;
+mod notify;
 mod output;
 mod settings;
 mod signals;
 mod stdin;
+mod watchdog;
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -73,6 +77,7 @@ impl From<UsageError> for Failure {
 fn run(args: &Args, start: Instant) -> Result<u8, Failure> {
     let config = settings::config(args)?;
     let max_line = config.max_message_size;
+    let write_timeout = config.write_timeout;
     if args.insecure {
         // Not a log line: it must show whatever the log level.
         eprintln!(
@@ -93,11 +98,13 @@ fn run(args: &Args, start: Instant) -> Result<u8, Failure> {
     let signals = signals::Signals::install(client.waker())
         .map_err(|e| Failure::Setup(format!("cannot install the signal handler: {e}")))?;
     let stdin = stdin::StdinLines::open(max_line);
+    let device = device::Device::new(args.stats_interval, write_timeout, Instant::now());
     let code = io_loop::IoLoop::new(
         client,
         events,
         output::Output::new(args.binary_stdout),
         signals,
+        device,
         stdin,
         args.keep_open,
     )
