@@ -8,7 +8,7 @@ use super::harness::{Wsbeat, SLOW};
 use super::json::Value;
 
 /// The keys of a `stats` line (README's event table), all numbers or null.
-const KEYS: [&str; 19] = [
+const KEYS: [&str; 20] = [
     "attempts",
     "connects",
     "heartbeat_timeouts",
@@ -26,6 +26,7 @@ const KEYS: [&str; 19] = [
     "bytes_out",
     "messages_in",
     "messages_out",
+    "write_calls",
     "connected_since_ms",
     "outbox",
 ];

@@ -115,6 +115,7 @@ impl EventSink {
             .int("bytes_out", s.bytes_out)
             .int("messages_in", s.messages_in)
             .int("messages_out", s.messages_out)
+            .int("write_calls", s.write_calls)
             .opt_int(
                 "connected_since_ms",
                 s.connected_since.map(|t| self.ms_of(t)),
