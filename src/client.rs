@@ -16,11 +16,13 @@ use crate::{Config, Error, Event, Message, ReadyState, SendError, Stats};
 mod commands;
 mod connecting;
 mod link_io;
+mod net_watch;
 mod request;
 mod wait;
 
 use connecting::{Connecting, TOKEN_CONN, TOKEN_WAKE};
 use link_io::LinkIo;
+use net_watch::NetWatch;
 pub use request::AttemptRequest;
 
 /// Frames read past the caller's deadline while input may still be buffered.
@@ -65,6 +67,9 @@ pub struct Client {
     closed_links: (u64, u64),
     /// The durable outbox, when `OutboxConfig::file` is set.
     journal: Option<crate::journal::Journal>,
+    /// The kernel's network reports, when `NetworkConfig::watch` is on and the
+    /// subscription succeeded.
+    net_watch: Option<NetWatch>,
 }
 
 impl Client {
@@ -86,6 +91,11 @@ impl Client {
         let epoll = Epoll::new()?;
         let wake = Arc::new(WakeState::new()?);
         epoll.add(wake.fd.as_fd().as_raw_fd(), TOKEN_WAKE, Interest::READ)?;
+        let net_watch = if config.network.watch {
+            NetWatch::start(&epoll)
+        } else {
+            None
+        };
         let now = Instant::now();
         let opened = config
             .outbox
@@ -110,6 +120,7 @@ impl Client {
             link_readable: false,
             closed_links: (0, 0),
             journal,
+            net_watch,
         })
     }
 

@@ -91,6 +91,7 @@ mod heartbeat;
 // The durable outbox (`--outbox-file`): written for the at-least-once session, which does not
 // call it yet; until it is wired in, only its tests do.
 mod journal;
+mod netlink;
 mod outbox;
 mod proxy;
 mod redact;
@@ -154,8 +155,8 @@ pub mod __sim {
 
 pub use client::{AttemptRequest, Client};
 pub use config::{
-    AppHeartbeat, BackoffConfig, Config, Delivery, HeartbeatConfig, Jitter, OutboxConfig,
-    OutboxSync, WhenFull,
+    AppHeartbeat, BackoffConfig, Config, Delivery, HeartbeatConfig, Jitter, NetworkConfig,
+    OutboxConfig, OutboxSync, WhenFull,
 };
 pub use error::{Error, SendError};
 pub use event::{Bytes, DisconnectReason, Event, Message, ReadyState, Utf8Bytes};

@@ -296,3 +296,4 @@ fn a_refused_upgrade_carries_retry_after_into_the_delay() {
 
 mod dns;
 mod link;
+mod network;
