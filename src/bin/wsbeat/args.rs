@@ -59,6 +59,8 @@ pub struct Args {
     pub outbox_sync: Option<wsbeat::OutboxSync>,
     pub events: Option<String>,
     pub keep_open: bool,
+    /// `--no-network-watch`: do not subscribe to the kernel's network reports.
+    pub no_network_watch: bool,
     pub binary_stdout: BinaryOut,
     /// `-v` count minus `-q` count; `None` when neither was given (then `RUST_LOG` decides).
     pub verbosity: Option<i32>,
@@ -121,6 +123,7 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         outbox_sync: None,
         events: None,
         keep_open: false,
+        no_network_watch: false,
         binary_stdout: BinaryOut::Hex,
         verbosity: None,
     };
@@ -170,6 +173,7 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
             "--verbose" => *args.verbosity.get_or_insert(0) += 1,
             "--insecure" => flag(&mut args.insecure)?,
             "--keep-open" => flag(&mut args.keep_open)?,
+            "--no-network-watch" => flag(&mut args.no_network_watch)?,
             _ => {
                 let value = match inline {
                     Some(v) => v,

@@ -39,6 +39,9 @@ Reconnecting:
       --max-retries N         give up after N failed retries in a row [default: retry forever]
       --connect-timeout DUR   bound on TCP + TLS + upgrade [default: {connect}]
       --close-timeout DUR     wait this long for the server's Close reply [default: {close}]
+      --no-network-watch      ignore the kernel's address, route and link changes (by default
+                              a link whose own address, interface or route goes gets a ping
+                              and is declared dead unless it is answered within {probe})
 Request:
       --header 'Name: value'  extra header on the upgrade request (repeatable)
       --protocol NAME         offer this subprotocol (repeatable)
@@ -87,6 +90,7 @@ Close (1000); a second signal exits at once. Exit status: 0 clean close, 1 gave 
         uptime = d(c.backoff.min_uptime),
         connect = d(c.connect_timeout),
         close = d(c.close_timeout),
+        probe = d(c.network.probe_timeout),
         max_msg = c.max_message_size,
         outbox = c.outbox.max_messages,
     )
