@@ -369,8 +369,9 @@ impl Client {
 
     /// One descriptor for applications that wait on several sources with `poll(2)` or
     /// `epoll`: it is readable whenever the client has something to do in any phase (the link
-    /// or a connect attempt's sockets are ready, or a [`Waker`] fired). Wait for it to be
-    /// readable, or for [`next_wakeup`](Client::next_wakeup), then call
+    /// or a connect attempt's sockets are ready, the kernel reported a network change while
+    /// [`NetworkConfig::watch`](crate::NetworkConfig::watch) is on, or a [`Waker`] fired).
+    /// Wait for it to be readable, or for [`next_wakeup`](Client::next_wakeup), then call
     /// [`poll`](Client::poll) with a zero timeout until it returns `None`. The descriptor
     /// stays the same for the client's whole life; it is only for waiting (do not read it).
     pub fn fd(&self) -> BorrowedFd<'_> {
