@@ -277,3 +277,32 @@ fn address_restored_while_waiting_reconnects_at_once() {
         );
     });
 }
+
+/// Context switches this thread made by choice (each wait that slept and woke is one).
+fn voluntary_switches() -> u64 {
+    let status = std::fs::read_to_string("/proc/thread-self/status").expect("thread status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("voluntary_ctxt_switches")
+}
+
+#[test]
+fn an_idle_link_with_the_watch_on_sleeps_through() {
+    scenario(|| {
+        let mut client = connected_client(|_| {});
+        // Nothing changes in these namespaces: one `poll(3 s)` must sleep in one wait, the
+        // netlink socket waking nothing.
+        let before = voluntary_switches();
+        let start = Instant::now();
+        let event = client.poll(Duration::from_secs(3));
+        let switches = voluntary_switches() - before;
+        figure(format!(
+            "network idle: poll(3 s) returned after {:.0} ms with {switches} voluntary context switches",
+            ms(Instant::now(), start)
+        ));
+        assert!(event.is_none(), "{event:?}");
+        assert!(switches <= 2, "{switches} wakes in an idle 3 s poll");
+    });
+}
