@@ -6,7 +6,10 @@
 //!   server removed: `Disconnected` within the probe timeout (2 s) + 100 ms of the change;
 //! - an unrelated IPv4 address, an unrelated route and an IPv6 address added and removed, 20
 //!   times: no disconnect, and no probe;
-//! - the address restored while waiting to reconnect: `Connected` within 200 ms of it.
+//! - the address restored while waiting to reconnect: `Connected` within 200 ms of it;
+//! - an idle link with the watch on sleeps through a `poll`;
+//! - with the watch off, data left unacknowledged fails the link in about `write_timeout`
+//!   (`TCP_USER_TIMEOUT`).
 //!
 //! The outer test makes both namespaces and the veth pair, starts the server (this binary
 //! again, inside the server's namespace, with `WSBEAT_NETWORK_SERVER=1`), and runs the client
@@ -307,5 +310,51 @@ fn an_idle_link_with_the_watch_on_sleeps_through() {
         ));
         assert!(event.is_none(), "{event:?}");
         assert!(switches <= 2, "{switches} wakes in an idle 3 s poll");
+    });
+}
+
+/// `TCP_USER_TIMEOUT` = `write_timeout`: with the watch off and the heartbeat far away, data
+/// that stays unacknowledged (the interface went down under it) fails the link in about
+/// `write_timeout`, where Linux alone retransmits for over 15 minutes.
+#[test]
+fn unacknowledged_data_fails_the_link_at_write_timeout() {
+    scenario(|| {
+        const WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+        let mut client = connected_client(|c| {
+            c.network.watch = false;
+            c.write_timeout = WRITE_TIMEOUT;
+        });
+        ip(&["link", "set", CLIENT_DEV, "down"]);
+        let before = Instant::now();
+        client.send("never acknowledged").expect("outbox has room");
+        let (seen, _) = until(
+            &mut client,
+            Duration::from_secs(10),
+            "disconnected",
+            is("disconnected"),
+        );
+        let took = seen.at.duration_since(before);
+        figure(format!(
+            "network user_timeout: disconnected {:.0} ms after an unacknowledged send (write_timeout {} ms): {}",
+            ms(seen.at, before),
+            WRITE_TIMEOUT.as_millis(),
+            match &seen.event {
+                Event::Disconnected { reason, .. } => reason.to_string(),
+                _ => String::new(),
+            }
+        ));
+        assert!(
+            matches!(
+                seen.event,
+                Event::Disconnected {
+                    reason: DisconnectReason::Io(_),
+                    ..
+                }
+            ),
+            "{:?}",
+            seen.event
+        );
+        assert!(took >= WRITE_TIMEOUT, "{took:?}");
+        assert!(took <= WRITE_TIMEOUT * 2, "{took:?}");
     });
 }
