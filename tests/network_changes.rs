@@ -130,19 +130,31 @@ fn connected_client(tune: impl FnOnce(&mut Config)) -> Client {
     client
 }
 
+/// Polls until the event named `what` and returns it, how long after `before` it was seen,
+/// and the events before it.
+fn reaction(
+    client: &mut Client,
+    before: Instant,
+    what: &'static str,
+    limit: Duration,
+) -> (Seen, Duration, Vec<Seen>) {
+    let (seen, earlier) = until(client, limit, what, is(what));
+    let took = seen.at.duration_since(before);
+    (seen, took, earlier)
+}
+
 /// Makes `change` with `ip` and judges the verdict: `Disconnected` (heartbeat timeout after
 /// one probe) within the probe timeout + 100 ms of the moment before the command ran.
 fn dead_within_probe_timeout(scenario: &str, change: &[&str]) {
     let mut client = connected_client(|_| {});
     let before = Instant::now();
     ip(change);
-    let (seen, earlier) = until(
+    let (seen, took, earlier) = reaction(
         &mut client,
-        PROBE_TIMEOUT + Duration::from_secs(3),
+        before,
         "disconnected",
-        is("disconnected"),
+        PROBE_TIMEOUT + Duration::from_secs(3),
     );
-    let took = seen.at.duration_since(before);
     figure(format!(
         "network {scenario}: disconnected {:.0} ms after the change (probe timeout {} ms)",
         ms(seen.at, before),
@@ -265,13 +277,7 @@ fn address_restored_while_waiting_reconnects_at_once() {
         for_span(&mut client, Duration::from_millis(300));
         let before = Instant::now();
         ip(&["addr", "add", CLIENT_CIDR, "dev", CLIENT_DEV]);
-        let (seen, _) = until(
-            &mut client,
-            Duration::from_secs(5),
-            "connected",
-            is("connected"),
-        );
-        let took = seen.at.duration_since(before);
+        let (seen, took, _) = reaction(&mut client, before, "connected", Duration::from_secs(5));
         figure(format!(
             "network restore: connected {:.0} ms after the address came back ({:.0} ms before the scheduled attempt)",
             ms(seen.at, before),
@@ -327,13 +333,8 @@ fn unacknowledged_data_fails_the_link_at_write_timeout() {
         ip(&["link", "set", CLIENT_DEV, "down"]);
         let before = Instant::now();
         client.send("never acknowledged").expect("outbox has room");
-        let (seen, _) = until(
-            &mut client,
-            Duration::from_secs(10),
-            "disconnected",
-            is("disconnected"),
-        );
-        let took = seen.at.duration_since(before);
+        let (seen, took, _) =
+            reaction(&mut client, before, "disconnected", Duration::from_secs(10));
         figure(format!(
             "network user_timeout: disconnected {:.0} ms after an unacknowledged send (write_timeout {} ms): {}",
             ms(seen.at, before),
