@@ -159,7 +159,7 @@ pub use config::{
     OutboxConfig, OutboxSync, WhenFull,
 };
 pub use error::{Error, SendError};
-pub use event::{Bytes, DisconnectReason, Event, Message, ReadyState, Utf8Bytes};
+pub use event::{Bytes, DisconnectReason, Event, Message, NetworkChange, ReadyState, Utf8Bytes};
 pub use handler::{Handler, RunEnd};
 pub use stats::Stats;
 #[cfg(feature = "tls")]

@@ -172,8 +172,9 @@ fn dead_within_probe_timeout(scenario: &str, change: &[&str]) {
         seen.event
     );
     assert!(
-        earlier.iter().any(|s| name(&s.event) == "ping"),
-        "no probe ping went out"
+        common::drive::names(&earlier).ends_with(&["network_changed", "ping", "pong_missed"]),
+        "the report, then the probe: {:?}",
+        common::drive::names(&earlier)
     );
     assert!(
         took <= PROBE_TIMEOUT + VERDICT_SLACK,
@@ -232,10 +233,11 @@ fn unrelated_changes_twenty_times_change_nothing() {
         seen.extend(for_span(&mut client, PROBE_TIMEOUT + VERDICT_SLACK));
         let count = |n: &str| seen.iter().filter(|s| name(&s.event) == n).count();
         figure(format!(
-            "network unrelated: 120 changes in {:.0} ms: {} disconnects, {} probes",
+            "network unrelated: 120 changes in {:.0} ms: {} disconnects, {} probes, {} network_changed events",
             ms(Instant::now(), started),
             count("disconnected"),
-            count("ping")
+            count("ping"),
+            count("network_changed")
         ));
         assert_eq!(
             count("disconnected"),
@@ -244,6 +246,7 @@ fn unrelated_changes_twenty_times_change_nothing() {
             common::drive::names(&seen)
         );
         assert_eq!(count("ping"), 0, "no probe for unrelated changes");
+        assert_eq!(count("network_changed"), 0);
     });
 }
 
@@ -277,7 +280,13 @@ fn address_restored_while_waiting_reconnects_at_once() {
         for_span(&mut client, Duration::from_millis(300));
         let before = Instant::now();
         ip(&["addr", "add", CLIENT_CIDR, "dev", CLIENT_DEV]);
-        let (seen, took, _) = reaction(&mut client, before, "connected", Duration::from_secs(5));
+        let (seen, took, earlier) =
+            reaction(&mut client, before, "connected", Duration::from_secs(5));
+        assert_eq!(
+            common::drive::names(&earlier),
+            ["network_changed", "reconnecting", "connecting"],
+            "the network back, the attempt brought forward"
+        );
         figure(format!(
             "network restore: connected {:.0} ms after the address came back ({:.0} ms before the scheduled attempt)",
             ms(seen.at, before),

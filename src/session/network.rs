@@ -15,7 +15,7 @@ use log::{debug, info, warn};
 use super::link::LinkState;
 use super::{Command, Phase, Session};
 use crate::netlink::{covers, NetChange};
-use crate::{DisconnectReason, Event};
+use crate::{DisconnectReason, Event, NetworkChange};
 
 /// Where the open link runs: what a report must name to concern it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,10 +110,10 @@ impl Session {
         };
         match change {
             NetChange::AddressRemoved { addr, .. } if addr == path.local => {
-                self.start_probe(link, &format!("source address {addr} removed"), now);
+                self.start_probe(link, NetworkChange::AddressRemoved(addr), now);
             }
             NetChange::Link { ifindex, up: false } if Some(ifindex) == path.ifindex => {
-                self.start_probe(link, &format!("interface {ifindex} down"), now);
+                self.start_probe(link, NetworkChange::InterfaceDown(ifindex), now);
             }
             // Only a removed route that covered the server can have taken the last one away;
             // the kernel says whether another remains. After lost reports, it says too.
@@ -145,7 +145,7 @@ impl Session {
             (Phase::Open(mut link), RouteCheck::Unreachable) => {
                 let peer = link.path.map(|p| p.peer);
                 if let Some(peer) = peer {
-                    self.start_probe(&mut link, &format!("no route to {peer} left"), now);
+                    self.start_probe(&mut link, NetworkChange::NoRoute(peer), now);
                 }
                 Phase::Open(link)
             }
@@ -160,11 +160,13 @@ impl Session {
     }
 
     /// Sends the probe ping (unless one is in flight already).
-    fn start_probe(&mut self, link: &mut LinkState, cause: &str, now: Instant) {
+    fn start_probe(&mut self, link: &mut LinkState, cause: NetworkChange, now: Instant) {
         if link.net_probe.is_some() {
             debug!("{cause}: a probe is in flight already");
             return;
         }
+        self.events
+            .push_back(Event::NetworkChanged { change: cause });
         let timeout = self.config.network.probe_timeout;
         warn!(
             "{cause}: probing the link (dead unless answered within {} ms)",
@@ -195,6 +197,9 @@ impl Session {
             delay.as_millis(),
             (at - now).as_millis()
         );
+        self.events.push_back(Event::NetworkChanged {
+            change: NetworkChange::Restored,
+        });
         self.events.push_back(Event::Reconnecting {
             attempt: self.attempt + 1,
             delay,

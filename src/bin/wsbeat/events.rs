@@ -134,6 +134,10 @@ impl EventSink {
                 .int("messages", *messages)
                 .int("skipped_bytes", *skipped_bytes),
             Event::Closed { code } => self.line("closed").opt_int("code", *code),
+            Event::NetworkChanged { change } => self
+                .line("network_changed")
+                .str("change", change.kind())
+                .str("detail", &change.to_string()),
             Event::Message(_) => return None,
             // `Event` is non-exhaustive: a newer library's event still shows up, by name.
             other => self.line("other").str("debug", &format!("{other:?}")),
@@ -203,6 +207,17 @@ mod tests {
             error: wsbeat::Error::ConnectTimeout(Duration::from_secs(1)),
         });
         assert!(line.contains("\"http_status\":null}"), "{line}");
+    }
+
+    #[test]
+    fn network_changed_has_change_and_detail() {
+        let line = describe(&Event::NetworkChanged {
+            change: wsbeat::NetworkChange::InterfaceDown(3),
+        });
+        assert!(
+            line.ends_with(",\"change\":\"interface_down\",\"detail\":\"interface 3 down\"}\n"),
+            "{line}"
+        );
     }
 
     #[test]

@@ -54,6 +54,7 @@ pub(super) fn names(events: &[Event]) -> Vec<&'static str> {
             Event::GaveUp { .. } => "gave_up",
             Event::Dropped { .. } => "dropped",
             Event::OutboxRestored { .. } => "outbox_restored",
+            Event::NetworkChanged { .. } => "network_changed",
         })
         .collect()
 }

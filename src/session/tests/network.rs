@@ -10,7 +10,7 @@ use tungstenite::Message as Wire;
 use super::*;
 use crate::netlink::NetChange;
 use crate::session::{LinkPath, RouteCheck};
-use crate::{DisconnectReason, Event};
+use crate::{DisconnectReason, Event, NetworkChange};
 
 const LOCAL: [u8; 4] = [10, 254, 0, 1];
 const PEER: [u8; 4] = [10, 254, 0, 2];
@@ -55,10 +55,12 @@ fn probe_seq(s: &mut Session) -> u64 {
     }
 }
 
-/// The probe goes out at `t` and, unanswered, the link is dead exactly 2 s later.
-fn assert_dead_at_probe_timeout(s: &mut Session, t: Instant) {
+/// The probe for `change` goes out at `t` and, unanswered, the link is dead exactly 2 s later.
+fn assert_dead_at_probe_timeout(s: &mut Session, t: Instant, change: NetworkChange) {
     probe_seq(s);
-    assert_eq!(names(&events(s)), ["ping"]);
+    let ev = events(s);
+    assert_eq!(names(&ev), ["network_changed", "ping"]);
+    assert!(matches!(ev[0], Event::NetworkChanged { change: c } if c == change));
     assert_eq!(s.poll_timeout(), Some(t + ms(2000)));
     s.handle_timeout(t + ms(2000) - us(1));
     assert!(events(s).is_empty(), "alive until the probe timeout");
@@ -85,7 +87,8 @@ fn the_links_own_address_removed_probes_and_kills_at_the_probe_timeout() {
     s.handle_network(change, t);
     // A second report of the same loss sends no second probe.
     s.handle_network(change, t + ms(1));
-    assert_dead_at_probe_timeout(&mut s, t);
+    let expected = NetworkChange::AddressRemoved(IpAddr::from(LOCAL));
+    assert_dead_at_probe_timeout(&mut s, t, expected);
 }
 
 #[test]
@@ -93,7 +96,7 @@ fn the_links_interface_down_probes_and_kills_at_the_probe_timeout() {
     let (mut s, t0) = open_link();
     let t = t0 + ms(100);
     s.handle_network(DOWN, t);
-    assert_dead_at_probe_timeout(&mut s, t);
+    assert_dead_at_probe_timeout(&mut s, t, NetworkChange::InterfaceDown(IFINDEX));
 }
 
 #[test]
@@ -118,7 +121,7 @@ fn a_removed_route_to_the_peer_asks_the_kernel_and_probes_when_none_is_left() {
     s.handle_network(route, t);
     commands(&mut s);
     s.handle_route_check(RouteCheck::Unreachable, t);
-    assert_dead_at_probe_timeout(&mut s, t);
+    assert_dead_at_probe_timeout(&mut s, t, NetworkChange::NoRoute(IpAddr::from(PEER)));
 }
 
 #[test]
@@ -228,7 +231,9 @@ fn the_network_back_while_waiting_brings_the_attempt_forward_to_its_floor() {
     commands(&mut s);
     s.handle_route_check(RouteCheck::Reachable, lost + ms(200));
     match events(&mut s).as_slice() {
-        [Event::Reconnecting { at, delay, .. }] => {
+        [Event::NetworkChanged {
+            change: NetworkChange::Restored,
+        }, Event::Reconnecting { at, delay, .. }] => {
             assert_eq!(*at, lost + ms(500));
             assert_eq!(*delay, ms(300));
         }
@@ -265,7 +270,7 @@ fn after_the_floor_the_attempt_comes_at_once() {
     s.handle_route_check(RouteCheck::Reachable, back);
     assert!(matches!(
         events(&mut s).as_slice(),
-        [Event::Reconnecting { delay, at, .. }] if delay.is_zero() && *at == back
+        [Event::NetworkChanged { .. }, Event::Reconnecting { delay, at, .. }] if delay.is_zero() && *at == back
     ));
     s.handle_timeout(back);
     assert_eq!(names(&events(&mut s)), ["connecting"]);
