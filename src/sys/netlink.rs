@@ -59,20 +59,34 @@ impl NetlinkSocket {
 
     /// Reads one datagram (several netlink messages) into `buf`, never blocking. `Ok(None)`:
     /// nothing waiting. A datagram longer than `buf` is cut (the parser then ignores the cut
-    /// message). `ENOBUFS` (the kernel dropped reports: too many changes at once) is an error
-    /// for the caller to treat as "something changed".
+    /// message); one that did not come from the kernel (another process with the right to
+    /// send to the group) is dropped. `ENOBUFS` (the kernel dropped reports: too many changes
+    /// at once) is an error for the caller to treat as "something changed".
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         loop {
-            // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call.
+            // SAFETY: an all-zero sockaddr_nl is valid (integers only); recvfrom fills it.
+            let mut from: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+            let mut from_len = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
+            // SAFETY: `buf` is valid for writes of `buf.len()` bytes, and `from` for
+            // `from_len` bytes, for the whole call.
             let n = unsafe {
-                libc::recv(
+                libc::recvfrom(
                     self.fd.as_raw_fd(),
                     buf.as_mut_ptr().cast(),
                     buf.len(),
                     libc::MSG_DONTWAIT,
+                    (&mut from as *mut libc::sockaddr_nl).cast(),
+                    &mut from_len,
                 )
             };
             if n >= 0 {
+                if from.nl_pid != 0 {
+                    log::debug!(
+                        "netlink: datagram from port {} (not the kernel) dropped",
+                        from.nl_pid
+                    );
+                    continue;
+                }
                 return Ok(Some(n as usize));
             }
             let e = io::Error::last_os_error();
