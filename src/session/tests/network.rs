@@ -298,3 +298,61 @@ fn unrelated_changes_while_waiting_are_not_checked() {
     assert!(commands(&mut s).is_empty());
     assert!(events(&mut s).is_empty());
 }
+
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Any change but the three that concern the link: another address, another interface
+    /// (or ours coming up), a route that does not cover the server, or one being added.
+    fn unrelated() -> impl Strategy<Value = NetChange> {
+        let addr = prop_oneof![
+            any::<[u8; 4]>()
+                .prop_filter("not ours", |a| *a != LOCAL)
+                .prop_map(IpAddr::from),
+            any::<[u8; 16]>().prop_map(IpAddr::from),
+        ];
+        let ifindex = any::<u32>();
+        prop_oneof![
+            (ifindex, addr.clone())
+                .prop_map(|(ifindex, addr)| NetChange::AddressAdded { ifindex, addr }),
+            (ifindex, addr.clone())
+                .prop_map(|(ifindex, addr)| NetChange::AddressRemoved { ifindex, addr }),
+            ifindex
+                .prop_filter("not ours", |i| *i != IFINDEX)
+                .prop_map(|ifindex| NetChange::Link { ifindex, up: false }),
+            ifindex.prop_map(|ifindex| NetChange::Link { ifindex, up: true }),
+            (any::<bool>(), addr, 0u8..=128).prop_filter_map(
+                "covers the server while removed",
+                |(added, dst, len)| {
+                    let len = if dst.is_ipv4() { len % 33 } else { len };
+                    let covering = crate::netlink::covers(dst, len, IpAddr::from(PEER));
+                    (added || !covering).then_some(NetChange::Route {
+                        added,
+                        dst,
+                        prefix_len: len,
+                    })
+                }
+            ),
+        ]
+    }
+
+    proptest! {
+        /// However many unrelated changes arrive, at whatever times, the open link sees no
+        /// command, no event, and keeps its heartbeat deadline.
+        #[test]
+        fn unrelated_changes_never_touch_the_link(
+            changes in proptest::collection::vec((unrelated(), 0u64..20_000), 1..50)
+        ) {
+            let (mut s, t0) = open_link();
+            let deadline = s.poll_timeout();
+            for (change, at_ms) in changes {
+                s.handle_network(change, t0 + ms(at_ms));
+                prop_assert!(commands(&mut s).is_empty(), "{:?}", change);
+                prop_assert!(events(&mut s).is_empty(), "{:?}", change);
+            }
+            prop_assert_eq!(s.poll_timeout(), deadline);
+        }
+    }
+}
