@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 secs="${1:-60}"
-targets="server_bytes config json_writer journal"
+targets="server_bytes config json_writer journal netlink"
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
   echo "fuzz: no nightly toolchain (cargo +nightly): skipped"

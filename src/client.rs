@@ -16,11 +16,13 @@ use crate::{Config, Error, Event, Message, ReadyState, SendError, Stats};
 mod commands;
 mod connecting;
 mod link_io;
+mod net_watch;
 mod request;
 mod wait;
 
 use connecting::{Connecting, TOKEN_CONN, TOKEN_WAKE};
 use link_io::LinkIo;
+use net_watch::NetWatch;
 pub use request::AttemptRequest;
 
 /// Frames read past the caller's deadline while input may still be buffered.
@@ -65,6 +67,9 @@ pub struct Client {
     closed_links: link_io::LinkTotals,
     /// The durable outbox, when `OutboxConfig::file` is set.
     journal: Option<crate::journal::Journal>,
+    /// The kernel's network reports, when `NetworkConfig::watch` is on and the
+    /// subscription succeeded.
+    net_watch: Option<NetWatch>,
 }
 
 impl Client {
@@ -86,6 +91,11 @@ impl Client {
         let epoll = Epoll::new()?;
         let wake = Arc::new(WakeState::new()?);
         epoll.add(wake.fd.as_fd().as_raw_fd(), TOKEN_WAKE, Interest::READ)?;
+        let net_watch = if config.network.watch {
+            NetWatch::start(&epoll)
+        } else {
+            None
+        };
         let now = Instant::now();
         let opened = config
             .outbox
@@ -110,6 +120,7 @@ impl Client {
             link_readable: false,
             closed_links: link_io::LinkTotals::default(),
             journal,
+            net_watch,
         })
     }
 
@@ -362,8 +373,9 @@ impl Client {
 
     /// One descriptor for applications that wait on several sources with `poll(2)` or
     /// `epoll`: it is readable whenever the client has something to do in any phase (the link
-    /// or a connect attempt's sockets are ready, or a [`Waker`] fired). Wait for it to be
-    /// readable, or for [`next_wakeup`](Client::next_wakeup), then call
+    /// or a connect attempt's sockets are ready, the kernel reported a network change while
+    /// [`NetworkConfig::watch`](crate::NetworkConfig::watch) is on, or a [`Waker`] fired).
+    /// Wait for it to be readable, or for [`next_wakeup`](Client::next_wakeup), then call
     /// [`poll`](Client::poll) with a zero timeout until it returns `None`. The descriptor
     /// stays the same for the client's whole life; it is only for waiting (do not read it).
     pub fn fd(&self) -> BorrowedFd<'_> {

@@ -7,8 +7,10 @@ use crate::endpoint::Endpoint;
 use crate::{Error, Message};
 
 mod backoff;
+mod network;
 mod outbox;
 pub use backoff::{BackoffConfig, Jitter};
+pub use network::NetworkConfig;
 pub use outbox::{Delivery, OutboxConfig, OutboxSync, WhenFull};
 
 /// The longest any configured duration may be.
@@ -63,6 +65,9 @@ pub struct Config {
     /// [`Client::next_wakeup`](crate::Client::next_wakeup)), or once 16 KiB wait. Zero flushes
     /// every message at once. Defaults to 1 ms. At most 1 s.
     pub coalesce_window: Duration,
+    /// Reaction to the kernel's address, route and link reports. Defaults to off, see
+    /// [`NetworkConfig`].
+    pub network: NetworkConfig,
     /// Largest message accepted from the server and by [`Client::send`](crate::Client::send);
     /// larger input is a protocol error and a reconnect, never an allocation of that size.
     /// Defaults to 1 MiB (tungstenite's server-sized default is 64 MiB).
@@ -192,6 +197,7 @@ impl Config {
             close_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(10),
             coalesce_window: Duration::from_millis(1),
+            network: NetworkConfig::default(),
             max_message_size: 1 << 20,
             max_frame_size: 1 << 20,
             read_buffer_size: 64 << 10,
@@ -307,6 +313,18 @@ impl Config {
         self.delivery = delivery;
         self
     }
+    /// Sets [`NetworkConfig::watch`].
+    pub fn watch_network(mut self, on: bool) -> Self {
+        self.network.watch = on;
+        self
+    }
+
+    /// Sets [`NetworkConfig::probe_timeout`].
+    pub fn probe_timeout(mut self, d: Duration) -> Self {
+        self.network.probe_timeout = d;
+        self
+    }
+
     /// Sets [`Config::seed`], making the jitter sequence repeatable.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
@@ -325,6 +343,7 @@ impl Config {
             ("connect_timeout", self.connect_timeout),
             ("close_timeout", self.close_timeout),
             ("write_timeout", self.write_timeout),
+            ("network.probe_timeout", self.network.probe_timeout),
         ];
         for (field, value) in positive {
             if value.is_zero() {
@@ -464,6 +483,7 @@ impl std::fmt::Debug for Config {
             .field("connect_timeout", &self.connect_timeout)
             .field("close_timeout", &self.close_timeout)
             .field("write_timeout", &self.write_timeout)
+            .field("network", &self.network)
             .field("max_message_size", &self.max_message_size)
             .field("max_frame_size", &self.max_frame_size)
             .field("coalesce_window", &self.coalesce_window)

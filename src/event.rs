@@ -299,11 +299,61 @@ pub enum Event {
         /// Attempts made since the last open link (or since start).
         attempts: u64,
     },
+    /// The kernel reported a network change that the client acts on (only with
+    /// [`NetworkConfig::watch`](crate::NetworkConfig::watch)): the open link's path went, so
+    /// a probe [`Ping`](Event::Ping) follows and, unanswered within
+    /// [`NetworkConfig::probe_timeout`](crate::NetworkConfig::probe_timeout), a
+    /// [`Disconnected`](Event::Disconnected); or, while waiting to reconnect, the network
+    /// came back, and a [`Reconnecting`](Event::Reconnecting) with an earlier `at` follows.
+    /// Changes that concern neither give no event.
+    NetworkChanged {
+        /// What changed.
+        change: NetworkChange,
+    },
     /// The client closed cleanly after [`Client::close`](crate::Client::close) and is stopped.
     Closed {
         /// The close code sent, if a link was open.
         code: Option<u16>,
     },
+}
+
+/// A network change the client acts on (see [`Event::NetworkChanged`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NetworkChange {
+    /// The open link's source address was removed.
+    AddressRemoved(std::net::IpAddr),
+    /// The interface of the open link went down, lost its carrier or is gone (its index).
+    InterfaceDown(u32),
+    /// A route was removed and the kernel has none left to the server (its address).
+    NoRoute(std::net::IpAddr),
+    /// While waiting to reconnect, the kernel routes to the server again.
+    Restored,
+}
+
+impl NetworkChange {
+    /// A stable snake-case name: `address_removed`, `interface_down`, `no_route` or
+    /// `restored`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            NetworkChange::AddressRemoved(_) => "address_removed",
+            NetworkChange::InterfaceDown(_) => "interface_down",
+            NetworkChange::NoRoute(_) => "no_route",
+            NetworkChange::Restored => "restored",
+        }
+    }
+}
+
+impl fmt::Display for NetworkChange {
+    /// A human explanation, e.g. "source address 10.0.0.1 removed".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetworkChange::AddressRemoved(a) => write!(f, "source address {a} removed"),
+            NetworkChange::InterfaceDown(i) => write!(f, "interface {i} down"),
+            NetworkChange::NoRoute(a) => write!(f, "no route to {a} left"),
+            NetworkChange::Restored => f.write_str("a route to the server is back"),
+        }
+    }
 }
 
 /// The connection state, like the browser's `readyState` plus the wait between attempts.

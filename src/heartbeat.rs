@@ -74,7 +74,6 @@ impl Heartbeat {
     }
 
     /// The instant of the last inbound byte.
-    #[cfg(test)]
     pub fn last_inbound(&self) -> Instant {
         self.last_inbound
     }

@@ -149,6 +149,7 @@ mod heartbeat;
 // The durable outbox (`--outbox-file`): written for the at-least-once session, which does not
 // call it yet; until it is wired in, only its tests do.
 mod journal;
+mod netlink;
 mod outbox;
 mod proxy;
 mod redact;
@@ -212,11 +213,11 @@ pub mod __sim {
 
 pub use client::{AttemptRequest, Client};
 pub use config::{
-    AppHeartbeat, BackoffConfig, Config, Delivery, HeartbeatConfig, Jitter, OutboxConfig,
-    OutboxSync, WhenFull,
+    AppHeartbeat, BackoffConfig, Config, Delivery, HeartbeatConfig, Jitter, NetworkConfig,
+    OutboxConfig, OutboxSync, WhenFull,
 };
 pub use error::{Error, SendError};
-pub use event::{Bytes, DisconnectReason, Event, Message, ReadyState, Utf8Bytes};
+pub use event::{Bytes, DisconnectReason, Event, Message, NetworkChange, ReadyState, Utf8Bytes};
 pub use handler::{Handler, RunEnd};
 pub use stats::Stats;
 #[cfg(feature = "tls")]

@@ -255,9 +255,9 @@ fn convert(inner: &mut Inner, event: Option<Event>) -> wsbeat_event {
             out.close_code = code.unwrap_or(0);
             String::new()
         }
-        // `Dropped` and `OutboxRestored` come only from settings the C API does not offer yet
-        // (drop-oldest, the outbox file): they cannot happen through it. When the setters
-        // come, these get event types of their own.
+        // `Dropped`, `OutboxRestored` and `NetworkChanged` come only from settings the C API
+        // does not offer yet (drop-oldest, the outbox file, the network watch): they cannot
+        // happen through it. When the setters come, these get event types of their own.
         Some(_) => String::new(),
     };
     // Interior NULs (a server's close reason may carry one) become spaces: text for people.

@@ -84,6 +84,10 @@ impl Client {
                     }
                 }
             }
+            Command::CheckRoute { from, to } => {
+                let result = super::net_watch::check_route(from, to);
+                self.session.handle_route_check(result, now);
+            }
             Command::Release => {
                 if let Some(link) = self.link.take() {
                     self.closed_links.add(link.totals());
@@ -112,8 +116,21 @@ impl Client {
         self.link = Some(LinkIo::new(ws));
         self.link_interest = Interest::READ;
         if let Some(link) = &self.link {
-            let fd = link.ws.get_ref().transport().tcp().as_raw_fd();
-            let _ = self.epoll.modify(fd, TOKEN_CONN, Interest::READ);
+            let tcp = link.ws.get_ref().transport().tcp();
+            let _ = self
+                .epoll
+                .modify(tcp.as_raw_fd(), TOKEN_CONN, Interest::READ);
+            // The kernel gives up on unacknowledged data in the bound the session judges a
+            // stalled write by, rather than after its ~15 minutes of retransmissions.
+            let write_timeout = self.session.config().write_timeout;
+            if let Err(e) = crate::sys::set_user_timeout(tcp, write_timeout) {
+                log::debug!("TCP_USER_TIMEOUT not set: {e}");
+            }
+            if self.net_watch.is_some() {
+                if let Some(path) = super::net_watch::link_path(tcp) {
+                    self.session.set_link_path(path);
+                }
+            }
         }
     }
 

@@ -99,6 +99,11 @@ impl Client {
         for r in &ready[..n] {
             match r.token {
                 TOKEN_WAKE => woken = self.wake.take(),
+                super::net_watch::TOKEN_NETLINK => {
+                    if let Some(watch) = &mut self.net_watch {
+                        watch.read(&mut self.session, now);
+                    }
+                }
                 TOKEN_CONN if self.link.is_some() => {
                     link_ready = true;
                     if r.readable {

@@ -31,6 +31,10 @@ pub(super) struct LinkState {
     write_timeout: std::time::Duration,
     /// Frames held for company, and when they must leave.
     pub writes: Coalesce,
+    /// Where the link runs, once the driver found out (for network reports).
+    pub path: Option<super::network::LinkPath>,
+    /// A probe sent after a network report, waiting for its pong.
+    pub net_probe: Option<super::network::NetProbe>,
 }
 
 impl LinkState {
@@ -44,6 +48,8 @@ impl LinkState {
             delivery: Delivery::default(),
             write_timeout: config.write_timeout,
             writes: Coalesce::new(config.coalesce_window),
+            path: None,
+            net_probe: None,
         }
     }
 
@@ -70,7 +76,10 @@ impl LinkState {
         // No wake of its own for the delivery probe: it is for a server that keeps talking
         // (so no liveness ping goes out), and its traffic wakes the loop anyway; a silent
         // server gets the liveness pings, which prove delivery too.
-        let t = self.heartbeat.next_deadline();
+        let mut t = self.heartbeat.next_deadline();
+        if let Some(p) = &self.net_probe {
+            t = t.min(p.deadline);
+        }
         let t = self.writes.deadline().map_or(t, |held| t.min(held));
         match self.stall_deadline() {
             Some(stall) => t.min(stall),
@@ -87,6 +96,12 @@ impl Session {
             return self.link_lost(link, reason, now);
         }
         if let Err(reason) = check_stall(&link, now) {
+            return self.link_lost(link, reason, now);
+        }
+        if let Some(reason) = link.probe_verdict(now) {
+            self.stats.pongs_missed += 1;
+            self.events
+                .push_back(Event::PongMissed { missed: 1, max: 1 });
             return self.link_lost(link, reason, now);
         }
         match link.heartbeat.poll(now) {
@@ -140,7 +155,7 @@ impl Session {
 
     /// Asks for ping `seq` at `now`. A full socket needs none: the verdict judges inbound
     /// silence, and a ping would only queue behind the stalled bytes.
-    fn ping(&mut self, link: &mut LinkState, seq: u64, now: Instant) {
+    pub(super) fn ping(&mut self, link: &mut LinkState, seq: u64, now: Instant) {
         if link.is_stalled() {
             return;
         }
@@ -319,6 +334,7 @@ impl Session {
         let Some(seq) = seq.or_else(|| link.heartbeat.newest_unanswered()) else {
             return;
         };
+        link.probe_answered(seq, now);
         let Some((rtt, proven)) = link.heartbeat.on_pong(seq, now) else {
             return;
         };

@@ -34,12 +34,14 @@ pub(crate) use coalesce::COALESCE_BYTES;
 mod connect;
 mod delivery;
 mod link;
+mod network;
 mod retry;
 #[cfg(test)]
 mod tests;
 
 use connect::Attempt;
 use link::LinkState;
+pub(crate) use network::{LinkPath, RouteCheck};
 
 pub(crate) type RequestHook = Box<dyn FnMut(&mut AttemptRequest) + Send>;
 pub(crate) type HelloHook = Box<dyn FnMut() -> Vec<Message> + Send>;
@@ -90,6 +92,12 @@ pub(crate) enum Command {
     Ack { through: u64 },
     /// Durable-outbox record `id` was dropped by a full outbox.
     Forget { id: u64 },
+    /// Ask the kernel, without sending anything, whether it has a route to `to` (from the
+    /// source address `from`, when given); report with [`Session::handle_route_check`].
+    CheckRoute {
+        from: Option<std::net::IpAddr>,
+        to: std::net::IpAddr,
+    },
 }
 
 /// A message for the link, from [`Session::send`].
@@ -164,6 +172,12 @@ pub(crate) struct Session {
     /// "At once" for [`poll_timeout`](Session::poll_timeout): an instant no caller's clock
     /// reading can precede (when the session was made).
     at_once: Instant,
+    /// The last open link's server address: while waiting, the route checked for it.
+    last_peer: Option<std::net::IpAddr>,
+    /// The earliest a network report may bring the waiting attempt forward to.
+    not_before: Option<Instant>,
+    /// A [`Command::CheckRoute`] is queued or under way: one per burst of reports.
+    route_check_queued: bool,
 }
 
 impl Session {
@@ -196,6 +210,9 @@ impl Session {
             hello_from_application: false,
             dropped: 0,
             at_once: now,
+            last_peer: None,
+            not_before: None,
+            route_check_queued: false,
             config,
         })
     }

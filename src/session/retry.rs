@@ -43,7 +43,11 @@ impl Session {
             return self.give_up();
         }
         let decision = self.backoff.on_attempt_failed(retry_after);
-        self.schedule(decision, now)
+        let phase = self.schedule(decision, now);
+        if let (Phase::Waiting { at }, Some(_)) = (&phase, retry_after) {
+            self.not_before = Some(*at);
+        }
+        phase
     }
 
     /// Turns a backoff decision made at `now` into the next phase and its event.
@@ -51,6 +55,12 @@ impl Session {
         match decision {
             Decision::RetryAfter(delay) => {
                 let at = now + delay;
+                self.not_before = Some(super::network::floor(
+                    self.config.backoff.initial,
+                    false,
+                    now,
+                    at,
+                ));
                 info!(
                     "reconnecting in {} ms (attempt {})",
                     delay.as_millis(),

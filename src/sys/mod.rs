@@ -5,7 +5,9 @@
 //! - a non-blocking TCP `connect(2)`, which std does not offer (its `connect_timeout` blocks);
 //! - `epoll(7)`, the one descriptor the driver waits on in every phase (and that an
 //!   application's own `poll(2)` loop can wait on), and an `eventfd(2)` that wakes it;
-//! - `flock(2)`, the outbox journal's lock against a second process on the same file.
+//! - `flock(2)`, the outbox journal's lock against a second process on the same file;
+//! - an rtnetlink socket for address, route and link changes, `getifaddrs(3)` to find the
+//!   interface of the link's source address, and `TCP_USER_TIMEOUT`.
 //!
 //! Why not only the socket read timeout: Linux runs `SO_RCVTIMEO` on the coarse timer wheel,
 //! which rounds long timeouts up (measured here: a 1 s timeout fired 26 ms late; the rounding
@@ -21,8 +23,12 @@ compile_error!("wsbeat runs on Linux: it waits with epoll(7) and wakes with even
 
 mod epoll;
 mod flock;
+mod netlink;
 mod socket;
 
 pub(crate) use epoll::{Epoll, EventFd, Interest, Readiness, MAX_READY};
 pub(crate) use flock::try_lock_exclusive;
-pub(crate) use socket::{connect_nonblocking, recv_nonblocking, send_nonblocking};
+pub(crate) use netlink::{interface_of, NetlinkSocket};
+pub(crate) use socket::{
+    connect_nonblocking, recv_nonblocking, send_nonblocking, set_user_timeout,
+};

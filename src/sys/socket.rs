@@ -126,3 +126,25 @@ fn sockaddr(addr: &SocketAddr) -> (libc::c_int, libc::sockaddr_storage, libc::so
         }
     }
 }
+
+/// Sets `TCP_USER_TIMEOUT` to `timeout` (whole milliseconds, at least 1): the kernel then
+/// gives up on data that stays unacknowledged that long and fails the socket, instead of
+/// retransmitting for its default of about 15 minutes.
+pub(crate) fn set_user_timeout(socket: &TcpStream, timeout: std::time::Duration) -> io::Result<()> {
+    let ms = timeout.as_millis().clamp(1, libc::c_uint::MAX as u128) as libc::c_uint;
+    // SAFETY: passes a valid c_uint of the length given, for the whole call.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_USER_TIMEOUT,
+            (&ms as *const libc::c_uint).cast(),
+            std::mem::size_of::<libc::c_uint>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

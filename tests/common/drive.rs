@@ -87,6 +87,7 @@ pub fn name(e: &Event) -> &'static str {
         Event::Reconnecting { .. } => "reconnecting",
         Event::GaveUp { .. } => "gave_up",
         Event::Closed { .. } => "closed",
+        Event::NetworkChanged { .. } => "network_changed",
         _ => "other",
     }
 }

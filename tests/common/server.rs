@@ -2,7 +2,7 @@
 //! controlled through shared state.
 
 use std::io;
-use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -158,10 +158,10 @@ impl Shared {
 
 /// Binds 127.0.0.1:`port` (0: ephemeral), retrying for up to 2 s while the port is still in
 /// use, non-blocking.
-fn bind(port: u16) -> io::Result<TcpListener> {
+fn bind(ip: IpAddr, port: u16) -> io::Result<TcpListener> {
     let deadline = Instant::now() + Duration::from_secs(2);
     let listener = loop {
-        match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+        match TcpListener::bind((ip, port)) {
             Ok(l) => break l,
             Err(e) if e.kind() == io::ErrorKind::AddrInUse && Instant::now() < deadline => {
                 thread::sleep(Duration::from_millis(20));
@@ -174,6 +174,9 @@ fn bind(port: u16) -> io::Result<TcpListener> {
 }
 
 fn accept_loop(shared: Arc<Shared>, listener: TcpListener, port: u16) {
+    let ip = listener
+        .local_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip());
     let mut listener = Some(listener);
     while !shared.stop.load(SeqCst) {
         // An outage (`TestServer::outage`): no listener, so the kernel refuses every connect
@@ -187,7 +190,7 @@ fn accept_loop(shared: Arc<Shared>, listener: TcpListener, port: u16) {
                 thread::sleep(Duration::from_millis(1));
                 continue;
             }
-            match bind(port) {
+            match bind(ip, port) {
                 Ok(l) => {
                     listener = Some(l);
                     *lock(&shared.refuse_until) = None;
@@ -252,7 +255,13 @@ impl TestServer {
     /// the port of a stopped one. Retries the bind for up to 2 s while the
     /// port is still in use.
     pub fn start_on(port: u16, mode: Mode) -> io::Result<TestServer> {
-        let listener = bind(port)?;
+        TestServer::start_at(IpAddr::V4(Ipv4Addr::LOCALHOST), port, mode)
+    }
+
+    /// Start on `ip:port` (0: ephemeral): an address other than loopback, for a server in a
+    /// network namespace of its own (tests/network_changes.rs). `url` still names 127.0.0.1.
+    pub fn start_at(ip: IpAddr, port: u16, mode: Mode) -> io::Result<TestServer> {
+        let listener = bind(ip, port)?;
         let port = listener.local_addr()?.port();
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),

@@ -62,6 +62,8 @@ pub struct Args {
     pub outbox_sync: Option<wsbeat::OutboxSync>,
     pub events: Option<String>,
     pub keep_open: bool,
+    /// `--no-network-watch`: do not subscribe to the kernel's network reports.
+    pub no_network_watch: bool,
     pub binary_stdout: BinaryOut,
     /// `--stats-interval`: a `stats` event line this often; `None`: only on SIGUSR1.
     pub stats_interval: Option<Duration>,
@@ -118,6 +120,10 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
             }
             Long("keep-open") => {
                 args.keep_open = true;
+                continue;
+            }
+            Long("no-network-watch") => {
+                args.no_network_watch = true;
                 continue;
             }
             Value(v) => {

@@ -177,6 +177,10 @@ impl EventSink {
                 .int("messages", *messages)
                 .int("skipped_bytes", *skipped_bytes),
             Event::Closed { code } => self.line("closed").opt_int("code", *code),
+            Event::NetworkChanged { change } => self
+                .line("network_changed")
+                .str("change", change.kind())
+                .str("detail", &change.to_string()),
             Event::Message(_) => return None,
             // `Event` is non-exhaustive: a newer library's event still shows up, by name.
             other => self.line("other").str("debug", &format!("{other:?}")),
@@ -277,6 +281,17 @@ mod tests {
         }
         // Numbers or null only: the one string is the event's name.
         assert_eq!(full.matches(":\"").count(), 1, "{full}");
+    }
+
+    #[test]
+    fn network_changed_has_change_and_detail() {
+        let line = describe(&Event::NetworkChanged {
+            change: wsbeat::NetworkChange::InterfaceDown(3),
+        });
+        assert!(
+            line.ends_with(",\"change\":\"interface_down\",\"detail\":\"interface 3 down\"}\n"),
+            "{line}"
+        );
     }
 
     #[test]

@@ -39,6 +39,9 @@ Reconnecting:
       --max-retries N         give up after N failed retries in a row [default: retry forever]
       --connect-timeout DUR   bound on TCP + TLS + upgrade [default: {connect}]
       --close-timeout DUR     wait this long for the server's Close reply [default: {close}]
+      --no-network-watch      ignore the kernel's address, route and link changes (by default
+                              a link whose own address, interface or route goes gets a ping
+                              and is declared dead unless it is answered within {probe})
 Request:
       --header 'Name: value'  extra header on the upgrade request (repeatable)
       --protocol NAME         offer this subprotocol (repeatable)
@@ -91,6 +94,7 @@ Exit status: 0 clean close, 1 gave up, 2 usage or configuration error, 130 secon
         uptime = d(c.backoff.min_uptime),
         connect = d(c.connect_timeout),
         close = d(c.close_timeout),
+        probe = d(c.network.probe_timeout),
         max_msg = c.max_message_size,
         outbox = c.outbox.max_messages,
     )

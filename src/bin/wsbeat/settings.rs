@@ -13,6 +13,9 @@ pub fn config(args: &Args) -> Result<Config, UsageError> {
     // Only what the user gave: the environment's http_proxy is not read implicitly, so a
     // daemon's behaviour does not depend on the shell it was started from.
     c.proxy = args.proxy.clone();
+    // On for the CLI (off by default in the library): a device's link whose address,
+    // interface or route goes is known dead in the probe timeout, not the heartbeat bound.
+    c.network.watch = !args.no_network_watch;
     if let Some(d) = args.ping_interval {
         c = c.ping_interval(d);
     }
@@ -213,6 +216,18 @@ mod tests {
         assert!(build(&["--proxy", "http://p:3128", "ws://h/"]).is_ok());
         let e = build(&["--app-ping", "ping", "ws://h/"]).unwrap_err();
         assert!(e.starts_with("--app-ping: "), "{e}");
+    }
+
+    #[test]
+    fn the_network_watch_is_on_unless_turned_off() {
+        let watch = |argv: &[&str]| {
+            let Command::Run(args) = parse(argv.iter().map(OsString::from)).unwrap() else {
+                panic!("not run");
+            };
+            config(&args).unwrap().network.watch
+        };
+        assert!(watch(&["ws://h/"]));
+        assert!(!watch(&["--no-network-watch", "ws://h/"]));
     }
 
     #[test]

@@ -54,6 +54,7 @@ pub(super) fn names(events: &[Event]) -> Vec<&'static str> {
             Event::GaveUp { .. } => "gave_up",
             Event::Dropped { .. } => "dropped",
             Event::OutboxRestored { .. } => "outbox_restored",
+            Event::NetworkChanged { .. } => "network_changed",
         })
         .collect()
 }
@@ -310,3 +311,4 @@ fn a_refused_upgrade_carries_retry_after_into_the_delay() {
 mod coalesce;
 mod dns;
 mod link;
+mod network;
