@@ -184,14 +184,17 @@ impl Client {
     /// While connected, the wait lasts until the next heartbeat deadline, so an idle link wakes
     /// once per ping interval. Returns `None` at once when the client is stopped.
     pub fn poll(&mut self, timeout: Duration) -> Option<Event> {
-        let deadline = Instant::now() + timeout.min(FOREVER);
+        let start = Instant::now();
+        let deadline = start + timeout.min(FOREVER);
         // The application is done producing for now: frames held for company leave.
         self.session.handle_app_poll();
         let mut waited = false;
         let mut extra_reads = 0;
         let mut idle_rounds = 0;
+        // The first round uses the reading above: one clock reading less per call.
+        let mut fresh = Some(start);
         loop {
-            let now = Instant::now();
+            let now = fresh.take().unwrap_or_else(Instant::now);
             // What the last round's input asked for (open the link, answer a ping) is done
             // before its event reaches the application, which may send in reply.
             self.run_commands(now);
@@ -263,13 +266,13 @@ impl Client {
     pub fn send(&mut self, msg: impl Into<Message>) -> Result<(), SendError> {
         let mut msg = msg.into();
         let mut id = None;
-        // One clock reading per message (tens of nanoseconds, from the vDSO): the session
-        // decides from it whether the message leaves at once or joins a burst.
-        let now = Instant::now();
+        // The clock is read only when the session needs it to decide whether the message
+        // joins a burst (or the journal stamps it): not for request/response traffic.
+        let now = (self.journal.is_some() || self.session.send_needs_clock()).then(Instant::now);
         if let Some(journal) = &mut self.journal {
             // On flash before `send` returns, and only what will surely be accepted.
             msg = self.session.check_send(msg)?;
-            match journal.append(&msg, now) {
+            match journal.append(&msg, now.unwrap_or_else(Instant::now)) {
                 Ok(seq) => id = Some(seq),
                 Err(e) => {
                     log::warn!("outbox file: {e}: message not accepted");
@@ -284,7 +287,7 @@ impl Client {
             match link.write(out.wire, out.flush) {
                 Ok(stalled) => {
                     let (frames, bytes) = (link.frames_taken(), link.totals().bytes_out);
-                    let stalled_at = stalled.then_some(now);
+                    let stalled_at = stalled.then(|| now.unwrap_or_else(Instant::now));
                     self.session.handle_written(frames, bytes, stalled_at);
                     self.update_link_interest();
                 }

@@ -73,7 +73,7 @@ impl Client {
             if link.waits_ended_by_input >= 2
                 && !self.session.link_stalled()
                 && !self.wake.is_set()
-                && link.tcp_mut().block_reads_until(until)
+                && link.tcp_mut().block_reads_until(until, now)
             {
                 let result = link.read_once();
                 link.tcp_mut().stop_blocking_reads();

@@ -64,6 +64,11 @@ impl Coalesce {
         true
     }
 
+    /// Whether the next frame may join a burst, so that deciding needs the time.
+    pub fn needs_clock(&self) -> bool {
+        !self.app_polled && !self.window.is_zero()
+    }
+
     /// A frame of the backlog was handed over without a flush.
     pub fn hold_backlog(&mut self) {
         self.backlog_unflushed = true;

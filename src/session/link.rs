@@ -209,6 +209,7 @@ impl Session {
 
     /// Bytes arrived on the link at `now`: the peer is alive.
     pub fn handle_inbound(&mut self, now: Instant) {
+        self.saw(now);
         if let Some(link) = super::link_of(&mut self.phase) {
             link.heartbeat.on_inbound(now);
         }
@@ -269,6 +270,7 @@ impl Session {
 
     /// A message from the server arrived at `now`.
     pub fn handle_message(&mut self, msg: Wire, now: Instant) {
+        self.saw(now);
         let closing = matches!(self.phase, Phase::Closing(_));
         match msg {
             Wire::Text(_) | Wire::Binary(_) => {

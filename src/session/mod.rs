@@ -172,6 +172,9 @@ pub(crate) struct Session {
     /// "At once" for [`poll_timeout`](Session::poll_timeout): an instant no caller's clock
     /// reading can precede (when the session was made).
     at_once: Instant,
+    /// The latest instant any input carried: `send` falls back on it when the caller read no
+    /// clock (see [`send_needs_clock`](Session::send_needs_clock)).
+    latest_now: Instant,
     /// The last open link's server address: while waiting, the route checked for it.
     last_peer: Option<std::net::IpAddr>,
     /// The earliest a network report may bring the waiting attempt forward to.
@@ -210,6 +213,7 @@ impl Session {
             hello_from_application: false,
             dropped: 0,
             at_once: now,
+            latest_now: now,
             last_peer: None,
             not_before: None,
             route_check_queued: false,
@@ -342,6 +346,7 @@ impl Session {
 
     /// Time has come to `now`: judge every deadline of the phase.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.saw(now);
         let phase = std::mem::replace(&mut self.phase, Phase::Stopped);
         self.phase = match phase {
             Phase::Waiting { at } if now >= at => self.start_attempt(now),
@@ -369,15 +374,31 @@ impl Session {
         Ok(msg)
     }
 
-    /// Accepts `msg` at `now` for sending: `Ok(Some(out))` means "write this on the link now"
-    /// (it is already counted in flight), flushed at once or held for company as `out.flush`
-    /// says (see `coalesce`); `Ok(None)` means it waits in the outbox. `id` is its record in
-    /// the durable outbox, if there is one.
+    /// Whether [`send`](Session::send) needs the time now: only when a message may join a
+    /// burst (the application has not polled since the last flush). Otherwise the latest
+    /// instant the session was given stands in, and the caller reads no clock.
+    pub fn send_needs_clock(&self) -> bool {
+        match &self.phase {
+            Phase::Open(link) => link.writes.needs_clock(),
+            _ => false,
+        }
+    }
+
+    /// Records an instant some input carried.
+    pub(super) fn saw(&mut self, now: Instant) {
+        self.latest_now = self.latest_now.max(now);
+    }
+
+    /// Accepts `msg` for sending at `now` (`None` when
+    /// [`send_needs_clock`](Session::send_needs_clock) said no clock was needed):
+    /// `Ok(Some(out))` means "write this on the link now" (it is already counted in flight),
+    /// flushed at once or held for company as `out.flush` says (see `coalesce`); `Ok(None)`
+    /// means it waits in the outbox. `id` is its record in the durable outbox, if there is one.
     pub fn send(
         &mut self,
         msg: Message,
         id: Option<u64>,
-        now: Instant,
+        now: Option<Instant>,
     ) -> Result<Option<Outgoing>, SendError> {
         let msg = self.check_send(msg)?;
         if !self.make_room(msg.len()) {
@@ -394,7 +415,7 @@ impl Session {
                     wire: wire.clone(),
                     id,
                 });
-                let flush = link.writes.flush_at_once(now);
+                let flush = link.writes.flush_at_once(now.unwrap_or(self.latest_now));
                 Ok(Some(Outgoing { wire, flush }))
             }
             _ => self

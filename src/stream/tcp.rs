@@ -89,11 +89,11 @@ impl Tcp {
     /// that: the caller then waits with `poll(2)`. The read timeout is set to half of what
     /// would fit, so that the following waits (deadlines move little while messages flow)
     /// need no new `setsockopt`.
-    pub fn block_reads_until(&mut self, until: Instant) -> bool {
+    /// `now` is the caller's recent reading of the clock (a few microseconds old at most).
+    pub fn block_reads_until(&mut self, until: Instant, now: Instant) -> bool {
         if !self.open {
             return false;
         }
-        let now = Instant::now();
         let until = until.min(now + BLOCKING_READ_CAP);
         let wait = until.saturating_duration_since(now);
         // The longest t with t + t/8 + slack <= wait.
@@ -210,9 +210,9 @@ mod tests {
     fn a_deadline_too_close_for_the_read_timeout_is_refused() {
         let (mut tcp, _server) = open_pair();
         let now = Instant::now();
-        assert!(!tcp.block_reads_until(now));
-        assert!(!tcp.block_reads_until(now + Duration::from_millis(20)));
-        assert!(tcp.block_reads_until(now + Duration::from_secs(1)));
+        assert!(!tcp.block_reads_until(now, Instant::now()));
+        assert!(!tcp.block_reads_until(now + Duration::from_millis(20), Instant::now()));
+        assert!(tcp.block_reads_until(now + Duration::from_secs(1), Instant::now()));
         // Half of what fits within the cap: a wake is never held up past the cap.
         let t = tcp.read_timeout.unwrap();
         assert!(read_timeout_worst_case(t) <= BLOCKING_READ_CAP, "{t:?}");
@@ -226,7 +226,7 @@ mod tests {
             let mut buf = [0u8; 16];
             let start = Instant::now();
             let until = start + Duration::from_millis(wait_ms);
-            assert!(tcp.block_reads_until(until));
+            assert!(tcp.block_reads_until(until, Instant::now()));
             let timeout = tcp.read_timeout.unwrap();
             let err = tcp.read(&mut buf).unwrap_err();
             let end = Instant::now();
@@ -255,7 +255,7 @@ mod tests {
         let mut buf = [0u8; 16];
         // Each blocking read lasts at most its (capped) timeout; the input ends one early.
         let n = loop {
-            assert!(tcp.block_reads_until(start + Duration::from_secs(5)));
+            assert!(tcp.block_reads_until(start + Duration::from_secs(5), Instant::now()));
             match tcp.read(&mut buf) {
                 Ok(n) => break n,
                 Err(e) => assert_eq!(e.kind(), io::ErrorKind::WouldBlock),

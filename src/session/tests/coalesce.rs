@@ -7,7 +7,7 @@ use crate::session::Command;
 use crate::Message;
 
 fn flushed_at_once(s: &mut Session, text: &str, at: Instant) -> bool {
-    match s.send(Message::text(text), None, at) {
+    match s.send(Message::text(text), None, Some(at)) {
         Ok(Some(out)) => out.flush,
         other => panic!("not written: {other:?}"),
     }
@@ -84,7 +84,7 @@ fn a_due_ping_takes_held_frames_along_without_a_second_flush() {
 fn the_backlog_leaves_as_one_burst_with_one_flush() {
     let (mut s, t0) = session("ws://127.0.0.1:9/", |_| {});
     for m in ["1", "2", "3"] {
-        assert!(matches!(s.send(Message::text(m), None, t0), Ok(None)));
+        assert!(matches!(s.send(Message::text(m), None, Some(t0)), Ok(None)));
     }
     upgrade(&mut s, t0);
     let cmds = commands(&mut s);
@@ -102,4 +102,25 @@ fn the_backlog_leaves_as_one_burst_with_one_flush() {
         "{cmds:?}"
     );
     assert!(commands(&mut s).is_empty());
+}
+
+#[test]
+fn after_a_poll_a_message_needs_no_clock_and_its_burst_runs_from_the_latest_input() {
+    let (mut s, t0) = session("ws://127.0.0.1:9/", |c| c.coalesce_window = ms(1));
+    open_at(&mut s, t0);
+    s.handle_inbound(t0 + ms(5));
+    s.handle_app_poll();
+    assert!(!s.send_needs_clock(), "request/response reads no clock");
+    assert!(matches!(
+        s.send(Message::text("reply"), None, None),
+        Ok(Some(out)) if out.flush
+    ));
+    assert!(s.send_needs_clock(), "the next one may join a burst");
+    assert!(!flushed_at_once(&mut s, "more", t0 + ms(5) + us(900)));
+    assert_eq!(s.poll_timeout(), Some(t0 + ms(6)));
+    // A zero window never needs the clock.
+    let (mut z, t0) = session("ws://127.0.0.1:9/", |c| c.coalesce_window = ms(0));
+    open_at(&mut z, t0);
+    assert!(z.send(Message::text("a"), None, None).is_ok());
+    assert!(!z.send_needs_clock());
 }

@@ -14,12 +14,12 @@ use crate::{DisconnectReason, Error, Event, Message, ReadyState};
 fn a_stalled_write_kills_the_link_exactly_at_write_timeout_without_progress() {
     let (mut s, t0) = session("ws://127.0.0.1:9/", |c| c.write_timeout = ms(500));
     open_at(&mut s, t0);
-    assert!(matches!(s.send(Message::text("a"), None, t0), Ok(Some(_))));
+    assert!(matches!(s.send(Message::text("a"), None, Some(t0)), Ok(Some(_))));
     // The socket is full at t0 + 1 ms; progress at +300 ms moves the stall's start.
     s.handle_written(0, 100, Some(t0 + ms(1)));
     assert!(s.link_stalled());
     assert!(
-        matches!(s.send(Message::text("b"), None, t0), Ok(None)),
+        matches!(s.send(Message::text("b"), None, Some(t0)), Ok(None)),
         "queued while stalled"
     );
     s.handle_written(0, 200, Some(t0 + ms(300)));
@@ -43,7 +43,7 @@ fn a_stalled_write_kills_the_link_exactly_at_write_timeout_without_progress() {
 fn a_close_without_reply_ends_exactly_at_close_timeout() {
     let (mut s, t0) = session("ws://127.0.0.1:9/", |c| c.close_timeout = ms(300));
     open_at(&mut s, t0);
-    s.send(Message::text("queued"), None, t0).unwrap();
+    s.send(Message::text("queued"), None, Some(t0)).unwrap();
     let t1 = t0 + ms(10);
     s.close(1000, "bye", t1);
     assert_eq!(s.ready_state(t1), ReadyState::Closing);
@@ -64,7 +64,7 @@ fn a_close_without_reply_ends_exactly_at_close_timeout() {
 fn the_server_close_reply_proves_everything_sent_before_it() {
     let (mut s, t0) = session("ws://127.0.0.1:9/", |_| {});
     open_at(&mut s, t0);
-    s.send(Message::text("x"), None, t0).unwrap();
+    s.send(Message::text("x"), None, Some(t0)).unwrap();
     s.handle_written(1, 10, None);
     s.close(1000, "", t0);
     commands(&mut s);
@@ -120,7 +120,7 @@ fn a_probe_ping_proves_delivery_while_the_server_keeps_talking() {
         c.heartbeat.ping_interval = ms(100);
     });
     open_at(&mut s, t0);
-    assert!(matches!(s.send(Message::text("m"), None, t0), Ok(Some(_))));
+    assert!(matches!(s.send(Message::text("m"), None, Some(t0)), Ok(Some(_))));
     s.handle_written(1, 20, None);
     // The server talks every 30 ms, so no liveness ping is ever due.
     let mut probe = None;
@@ -177,11 +177,11 @@ fn the_hello_goes_first_then_the_backlog_then_new_sends() {
         n += 1;
         vec![Message::text(format!("auth-{n}"))]
     }));
-    s.send(Message::text("offline-1"), None, t0).unwrap();
-    s.send(Message::text("offline-2"), None, t0).unwrap();
+    s.send(Message::text("offline-1"), None, Some(t0)).unwrap();
+    s.send(Message::text("offline-2"), None, Some(t0)).unwrap();
     upgrade(&mut s, t0);
     // A send right after Connected waits behind the backlog: it never overtakes it.
-    assert!(matches!(s.send(Message::text("new"), None, t0), Ok(None)));
+    assert!(matches!(s.send(Message::text("new"), None, Some(t0)), Ok(None)));
     assert_eq!(
         sent_texts(commands(&mut s)),
         ["auth-1", "offline-1", "offline-2", "new"]
@@ -192,7 +192,7 @@ fn the_hello_goes_first_then_the_backlog_then_new_sends() {
 fn a_hello_from_the_application_holds_the_backlog_until_it_comes() {
     let (mut s, t0) = session("ws://127.0.0.1:9/", |_| {});
     s.set_hello_from_application(true);
-    s.send(Message::text("offline"), None, t0).unwrap();
+    s.send(Message::text("offline"), None, Some(t0)).unwrap();
     upgrade(&mut s, t0);
     events(&mut s);
     s.handle_timeout(t0 + ms(1));
@@ -212,7 +212,7 @@ fn at_least_once_requeues_unproven_messages_in_order_and_says_how_many() {
     });
     open_at(&mut s, t0);
     for m in ["1", "2"] {
-        assert!(matches!(s.send(Message::text(m), None, t0), Ok(Some(_))));
+        assert!(matches!(s.send(Message::text(m), None, Some(t0)), Ok(Some(_))));
     }
     s.handle_written(2, 20, None);
     assert_eq!(s.buffered_messages(), 2, "kept until proven");
@@ -227,7 +227,7 @@ fn at_least_once_requeues_unproven_messages_in_order_and_says_how_many() {
     assert_eq!(s.buffered_messages(), 0);
     // Two more, taken by the kernel, never proven: the link dies.
     for m in ["3", "4"] {
-        assert!(matches!(s.send(Message::text(m), None, t0), Ok(Some(_))));
+        assert!(matches!(s.send(Message::text(m), None, Some(t0)), Ok(Some(_))));
     }
     s.handle_written(4, 40, None);
     events(&mut s);
@@ -254,7 +254,7 @@ fn at_least_once_requeues_unproven_messages_in_order_and_says_how_many() {
 fn at_most_once_requeues_nothing_the_kernel_took() {
     let (mut s, t0) = session("ws://127.0.0.1:9/", |_| {});
     open_at(&mut s, t0);
-    s.send(Message::text("gone"), None, t0).unwrap();
+    s.send(Message::text("gone"), None, Some(t0)).unwrap();
     s.handle_written(1, 10, None);
     s.handle_link_error(
         DisconnectReason::Io(Error::Io(io::ErrorKind::ConnectionReset.into())),
@@ -278,8 +278,8 @@ fn proof_is_asked_for_at_once_when_kept_messages_fill_half_the_outbox() {
         c.outbox.max_messages = 4;
     });
     open_at(&mut s, t0);
-    s.send(Message::text("a"), None, t0).unwrap();
-    s.send(Message::text("b"), None, t0).unwrap();
+    s.send(Message::text("a"), None, Some(t0)).unwrap();
+    s.send(Message::text("b"), None, Some(t0)).unwrap();
     s.handle_written(2, 20, None);
     s.handle_timeout(t0 + ms(1));
     let cmds = commands(&mut s);
@@ -298,7 +298,7 @@ fn a_full_outbox_drops_its_oldest_waiting_messages_and_says_so_once() {
         c.outbox.when_full = crate::WhenFull::DropOldest;
     });
     for m in ["1", "2", "3", "4"] {
-        s.send(Message::text(m), None, t0).unwrap();
+        s.send(Message::text(m), None, Some(t0)).unwrap();
     }
     assert!(matches!(
         events(&mut s).as_slice(),
@@ -312,7 +312,7 @@ fn a_frame_the_close_reply_flush_completes_is_not_sent_again() {
     let (mut s, t0) = session("ws://127.0.0.1:9/", |_| {});
     open_at(&mut s, t0);
     assert!(matches!(
-        s.send(Message::text("half"), None, t0),
+        s.send(Message::text("half"), None, Some(t0)),
         Ok(Some(_))
     ));
     // The socket took half of it.
