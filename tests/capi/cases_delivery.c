@@ -163,8 +163,10 @@ int case_requeue(const char *port) {
     return 0;
 }
 
-/* A client on the outbox file `path`; its first event is OUTBOX_RESTORED with `restored`. */
-static wsbeat_client *file_client(const char *port, const char *path, uint64_t restored) {
+/* A client on the outbox file `path`; its first event is OUTBOX_RESTORED with `restored`
+ * messages and `skipped` damaged bytes. */
+static wsbeat_client *file_client(const char *port, const char *path, uint64_t restored,
+                                  uint64_t skipped) {
     wsbeat_config *cfg = test_config(port);
     wsbeat_client *c = NULL;
     wsbeat_event ev;
@@ -175,10 +177,10 @@ static wsbeat_client *file_client(const char *port, const char *path, uint64_t r
     wsbeat_config_free(cfg);
     CHECK_OK(wsbeat_client_poll(c, 0, &ev));
     CHECK(ev.type == WSBEAT_EVENT_OUTBOX_RESTORED);
-    if (ev.messages != restored || ev.skipped_bytes != 0) {
-        fprintf(stderr, "restored %llu messages (%llu bytes skipped), wanted %llu\n",
+    if (ev.messages != restored || ev.skipped_bytes != skipped) {
+        fprintf(stderr, "restored %llu messages (%llu bytes skipped), wanted %llu (%llu)\n",
                 (unsigned long long)ev.messages, (unsigned long long)ev.skipped_bytes,
-                (unsigned long long)restored);
+                (unsigned long long)restored, (unsigned long long)skipped);
         exit(1);
     }
     CHECK(wsbeat_client_buffered_messages(c) == restored);
@@ -206,15 +208,19 @@ int case_outbox_file(const char *port) {
     CHECK(snprintf(path, sizeof path, "%s/outbox", dir) < (int)sizeof path);
 
     /* The server is down: three messages wait in the file, then the client goes. */
-    wsbeat_client *c = file_client(port, path, 0);
+    wsbeat_client *c = file_client(port, path, 0, 0);
     CHECK_OK(wsbeat_client_send_text(c, "m1", 2));
     CHECK_OK(wsbeat_client_send_text(c, "m2", 2));
     CHECK_OK(wsbeat_client_send_text(c, "m3", 2));
     wait_for(c, WSBEAT_EVENT_CONNECT_FAILED, 5000, &ev);
     wsbeat_client_free(c);
+    /* A torn record after them, as a power cut mid-append leaves one. */
+    FILE *f = fopen(path, "ab");
+    CHECK(f != NULL && fwrite("\x01\x02\x03\x04\x05", 1, 5, f) == 5 && fclose(f) == 0);
 
-    /* A new client finds them; once the server is back they go after the hello. */
-    c = file_client(port, path, 3);
+    /* A new client finds the three (and skips the torn bytes); once the server is back they
+     * go after the hello. */
+    c = file_client(port, path, 3, 5);
     CHECK_OK(wsbeat_client_set_hello(c, count_hello, &opened));
     mark("RESTORED", 3); /* the harness starts the server */
     wait_for(c, WSBEAT_EVENT_CONNECTED, 10000, &ev);
@@ -229,7 +235,7 @@ int case_outbox_file(const char *port) {
     wsbeat_client_free(c);
 
     /* Delivered and proven: the file keeps nothing more. */
-    c = file_client(port, path, 0);
+    c = file_client(port, path, 0, 0);
     wsbeat_client_free(c);
     remove_outbox(dir, path);
     printf("outbox_file: ok\n");
