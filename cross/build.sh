@@ -27,7 +27,11 @@
 #   ARTIFACT    (default) --bin wsbeat
 #               --bin NAME | --example NAME
 #               --floor                the bare tungstenite client in cross/floor
-#   --profile P cargo profile (default release-small)
+#               --capi                 the C library (libwsbeat.a, libwsbeat.so, header,
+#                                      pkg-config file), the C example linked statically
+#                                      against it, and an SBOM: capi/build.sh does it
+#   --profile P cargo profile (default release-small; release-capi for --capi, whose
+#               panics unwind so that the C API can return WSBEAT_PANIC)
 #
 # Prints the artifact path, its size in bytes and KiB, the glibc version it
 # needs on the device and its NEEDED shared libraries.
@@ -56,6 +60,7 @@ FLOOR=0
 PROFILE=release-small
 STATIC_LIBC=0
 BUILD_STD=0
+PROFILE_SET=0
 EXTRA=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -67,7 +72,8 @@ while [ $# -gt 0 ]; do
     --bin)     [ $# -ge 2 ] || die "--bin needs a NAME";     KIND=bin;     NAME="$2"; shift ;;
     --example) [ $# -ge 2 ] || die "--example needs a NAME"; KIND=example; NAME="$2"; shift ;;
     --floor)   FLOOR=1 ;;
-    --profile) [ $# -ge 2 ] || die "--profile needs a NAME"; PROFILE="$2"; shift ;;
+    --capi)    KIND=capi ;;
+    --profile) [ $# -ge 2 ] || die "--profile needs a NAME"; PROFILE="$2"; PROFILE_SET=1; shift ;;
     -h|--help) usage 0 ;;
     --)        shift; EXTRA=("$@"); break ;;
     *)         die "unknown argument '$1' (see --help)" ;;
@@ -76,6 +82,14 @@ while [ $# -gt 0 ]; do
 done
 
 target_names "$TARGET"
+
+if [ "$KIND" = capi ]; then
+  # The C library has its own build (cargo rustc --crate-type staticlib --crate-type cdylib);
+  # same targets, same TLS routes.
+  case "$ROUTE" in vendored) R=--vendored ;; system) R=--system-openssl ;; none) R=--no-tls ;; esac
+  [ "$PROFILE_SET" = 1 ] || PROFILE=release-capi
+  exec bash "$ROOT/capi/build.sh" "$TARGET" "$R" --profile "$PROFILE" --example --sbom
+fi
 
 if [ "$FLOOR" = 1 ]; then
   MANIFEST="$ROOT/cross/floor/Cargo.toml"

@@ -6,7 +6,11 @@
 #      under qemu as a smoke test of the release binary
 #   3. cross/build.sh --no-tls --static-libc for both, started under qemu (it must
 #      resolve localhost with glibc's built-in resolver)
-#   4. cross/test.sh for armv7 and aarch64 (all tests, under qemu-user)
+#   4. cross/build.sh --capi for both (the C library, static and shared, vendored
+#      OpenSSL; with an SBOM), and --capi --no-tls for armv7: the stripped C example
+#      daemon linked statically against libwsbeat.a is measured each time
+#   5. cross/test.sh for armv7 and aarch64 (all tests, under qemu-user), then the C API
+#      tests (tests/capi) for CROSS_CAPI_TARGETS (default armv7)
 #
 # Every step runs even if an earlier build/test step failed; the exit status
 # is non-zero if any did.  Runs with CI=true and no stdin.
@@ -106,12 +110,48 @@ for t in $TARGETS; do
   fi
 done
 
+# The C library: static archive, shared object, header, pkg-config file, SBOM, and the size
+# of the C example daemon linked statically against the archive (glibc shared).
+capi_sizes() { # capi_sizes LABEL OUTPUT
+  local st sh ex
+  st=$(sed -n 's/^static: .*(\([0-9]*\) bytes).*/\1/p' <<<"$2")
+  sh=$(sed -n 's/^shared: .*(\([0-9]*\) bytes.*/\1/p' <<<"$2")
+  ex=$(sed -n 's/^example: .*(\([0-9]*\) bytes.*/\1/p' <<<"$2")
+  summary+=("$1: libwsbeat.a $st B, libwsbeat.so $sh B, C example (static libwsbeat, stripped) $ex B")
+}
+for t in $TARGETS; do
+  stamp "build $t, C library"
+  if out=$(bash cross/build.sh "$t" --capi </dev/null); then
+    echo "$out"
+    capi_sizes "$t C library (vendored OpenSSL)" "$out"
+  else
+    failed+=("capi build $t")
+  fi
+  case "$t" in
+    armv7*)
+      stamp "build $t, C library, no TLS"
+      if out=$(bash cross/build.sh "$t" --capi --no-tls </dev/null); then
+        echo "$out"
+        capi_sizes "$t C library (no TLS)" "$out"
+      else
+        failed+=("capi build $t no TLS")
+      fi ;;
+  esac
+done
+
 for t in $TARGETS; do
   stamp "test $t"
   # shellcheck disable=SC2086
   # test.sh reuses the OpenSSL the release build above compiled
   # (CROSS_OPENSSL_PREBUILT=auto, its default; saves ~1.5 min per target).
   bash cross/test.sh "$t" ${CROSS_TEST_ARGS:---no-fail-fast} </dev/null || failed+=("test $t")
+done
+
+for t in ${CROSS_CAPI_TARGETS:-armv7-unknown-linux-gnueabihf}; do
+  stamp "C API tests $t"
+  # tests/capi builds the C library and the C test runner for the target (no TLS) and runs
+  # every case through qemu; same build settings as the run above, so only it compiles.
+  bash cross/test.sh "$t" --test capi </dev/null || failed+=("C API tests $t")
 done
 
 stamp "done"

@@ -50,7 +50,8 @@ enum wsbeat_status
   // field.
   WSBEAT_INVALID_CONFIG = 3,
   // A system call failed (creating the client's epoll set or eventfd, e.g. out of file
-  // descriptors); the handle's last error says which.
+  // descriptors, or writing a message to the outbox file); the handle's last error says
+  // which.
   WSBEAT_IO = 4,
   // The outbox is at its message or byte limit: the message was not taken (retry later,
   // or keep it yourself).
@@ -104,7 +105,8 @@ enum wsbeat_event_type
  {
   // Nothing happened within the timeout (or a waker fired).
   WSBEAT_EVENT_NONE = 0,
-  // A connect attempt starts: `attempt`; `detail` is the URL with secrets redacted.
+  // A connect attempt starts: `attempt`, `at_ms`; `detail` is the URL with secrets
+  // redacted.
   WSBEAT_EVENT_CONNECTING = 1,
   // The link is open: `attempt`, `handshake_ms`; `detail` is the subprotocol the server
   // chose ("" if none). Queued messages follow anything sent in reply to this event.
@@ -117,13 +119,14 @@ enum wsbeat_event_type
   WSBEAT_EVENT_PONG = 5,
   // A ping got no reply within the pong timeout: `missed` of `max_missed`.
   WSBEAT_EVENT_PONG_MISSED = 6,
-  // The link ended: `reason`, `close_code`, `unconfirmed`; `detail` explains. A reconnect
-  // follows unless the application closed it.
+  // The link ended: `reason`, `close_code`, `unconfirmed`, `requeued`; `detail` explains.
+  // A reconnect follows unless the application closed it.
   WSBEAT_EVENT_DISCONNECTED = 7,
   // A connect attempt failed: `attempt`, `http_status` (of a refused upgrade, else 0);
   // `detail` says why.
   WSBEAT_EVENT_CONNECT_FAILED = 8,
-  // The next attempt is scheduled: `attempt` (its number), `delay_ms`.
+  // The next attempt is scheduled: `attempt` (its number), `delay_ms`, `at_ms` (when it is
+  // due).
   WSBEAT_EVENT_RECONNECTING = 9,
   // No more attempts (max retries, or a final close code or HTTP status): `attempt` is the
   // number of attempts since the last open link. The client is stopped.
@@ -131,6 +134,19 @@ enum wsbeat_event_type
   // Closed cleanly after `wsbeat_client_close`: `close_code` (0 if no link was open). The
   // client is stopped.
   WSBEAT_EVENT_CLOSED = 11,
+  // The outbox file was read when the client was made (once, first, whenever an outbox
+  // file is set, also when it was empty or new): `messages` restored, to be sent first
+  // after the hello in their original order; `skipped_bytes` of the file skipped as
+  // damaged (a torn tail after a crash: only those records are lost).
+  WSBEAT_EVENT_OUTBOX_RESTORED = 12,
+  // A full outbox with `WSBEAT_WHEN_FULL_DROP_OLDEST` dropped its oldest waiting messages
+  // to take new ones: `messages` dropped since the last such event (once per burst).
+  WSBEAT_EVENT_DROPPED = 13,
+  // The kernel reported a network change the client acts on (only with
+  // `wsbeat_config_set_network_watch`): `detail` is `address_removed`, `interface_down`,
+  // `no_route` or `restored`, a colon and an explanation. A probe ping follows (or, for
+  // `restored`, an earlier `WSBEAT_EVENT_RECONNECTING`).
+  WSBEAT_EVENT_NETWORK_CHANGED = 14,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -222,6 +238,98 @@ typedef uint32_t wsbeat_ready_state;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// The delivery promise for sent messages (`wsbeat_config_set_delivery`).
+enum wsbeat_delivery
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // A message leaves the outbox once the kernel has taken it; if the link then dies it
+  // may be lost (`unconfirmed` of `WSBEAT_EVENT_DISCONNECTED` counts that window). The
+  // default.
+  WSBEAT_DELIVERY_AT_MOST_ONCE = 0,
+  // A message stays in the outbox until a Pong proves the server read it; when a link
+  // dies, unproven messages go back to the front of the queue and are sent again
+  // (`requeued`). The server may see those twice: number your messages.
+  WSBEAT_DELIVERY_AT_LEAST_ONCE = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum wsbeat_delivery wsbeat_delivery;
+#else
+typedef uint32_t wsbeat_delivery;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// What a send does when the outbox is at its message or byte limit
+// (`wsbeat_config_set_outbox_when_full`).
+enum wsbeat_when_full
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // The new message is refused with `WSBEAT_OUTBOX_FULL` (back-pressure). The default.
+  WSBEAT_WHEN_FULL_REFUSE = 0,
+  // The oldest message still waiting to be sent (never one already on the wire) is
+  // dropped to make room, reported by `WSBEAT_EVENT_DROPPED`. With nothing waiting (all
+  // the room taken by messages awaiting proof) the new one is refused.
+  WSBEAT_WHEN_FULL_DROP_OLDEST = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum wsbeat_when_full wsbeat_when_full;
+#else
+typedef uint32_t wsbeat_when_full;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// When the outbox file is flushed to flash with `fdatasync` (`wsbeat_config_set_outbox_sync`).
+enum wsbeat_outbox_sync
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Before the send function returns: an accepted message is on flash. One flash write
+  // per message.
+  WSBEAT_OUTBOX_SYNC_ALWAYS = 0,
+  // At most once per period (`every_ms`): a power cut loses at most the last period's
+  // messages, a crash of the process alone loses none. The default, every 1000 ms.
+  WSBEAT_OUTBOX_SYNC_EVERY = 1,
+  // Never explicitly: the kernel writes back when it likes.
+  WSBEAT_OUTBOX_SYNC_NEVER = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum wsbeat_outbox_sync wsbeat_outbox_sync;
+#else
+typedef uint32_t wsbeat_outbox_sync;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// How each reconnect delay is drawn from the backoff envelope
+// (`wsbeat_config_set_backoff_strategy`).
+enum wsbeat_jitter
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Uniform in [(1 - jitter) x d, d], never below the previous delay while failures
+  // continue (`wsbeat_config_set_backoff_jitter` sets `jitter`).
+  WSBEAT_JITTER_PROPORTIONAL = 0,
+  // Uniform in [0, d] ("full jitter"): no floor.
+  WSBEAT_JITTER_FULL = 1,
+  // min(max, uniform(first, 3 x previous)) ("decorrelated jitter"); ignores the factor.
+  // The default.
+  WSBEAT_JITTER_DECORRELATED = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum wsbeat_jitter wsbeat_jitter;
+#else
+typedef uint32_t wsbeat_jitter;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // What a registered descriptor is waited for.
 typedef struct Interest Interest;
 
@@ -234,6 +342,10 @@ typedef struct wsbeat_client wsbeat_client;
 // A client configuration (opaque), every field at its documented default until set. Create
 // with `wsbeat_config_new`, free with `wsbeat_config_free`; `wsbeat_client_new` copies it.
 typedef struct wsbeat_config wsbeat_config;
+
+// The messages of one hello (opaque), handed to a `wsbeat_hello_callback`. Valid only
+// during that callback; add messages with `wsbeat_hello_add`.
+typedef struct wsbeat_hello wsbeat_hello;
 
 // The next attempt's URL and headers (opaque), handed to a `wsbeat_request_hook`. Valid only
 // during that callback; change it with the `wsbeat_request_*` functions.
@@ -294,7 +406,22 @@ typedef struct wsbeat_event {
   size_t len;
   // A human explanation or name, NUL-terminated, never NULL (see each event type).
   const char *detail;
+  // DISCONNECTED: of `unconfirmed`, how many go back to the outbox to be sent again on
+  // the next link (at-least-once delivery; always 0 with at-most-once).
+  uint64_t requeued;
+  // OUTBOX_RESTORED: messages restored from the file; DROPPED: messages dropped.
+  uint64_t messages;
+  // OUTBOX_RESTORED: bytes of the file skipped as damaged.
+  uint64_t skipped_bytes;
+  // CONNECTING: when the attempt started; RECONNECTING: when the next attempt is due.
+  // Milliseconds since the client was made (`wsbeat_client_new`), on the monotonic clock
+  // the client schedules by (rounded down).
+  uint64_t at_ms;
 } wsbeat_event;
+
+// Called with `userdata` and an empty hello each time a link opens, before
+// `WSBEAT_EVENT_CONNECTED` is returned; the messages it adds are sent first on that link.
+typedef void (*wsbeat_hello_callback)(void *userdata, struct wsbeat_hello *hello);
 
 // Called before every connect attempt with `userdata` and the attempt's request. An invalid
 // URL or header set here fails that attempt (the backoff applies).
@@ -394,7 +521,8 @@ const char *wsbeat_client_last_error(const struct wsbeat_client *client);
 //
 // Returns `WSBEAT_INVALID_ARGUMENT` if the bytes are not UTF-8, `WSBEAT_OUTBOX_FULL`,
 // `WSBEAT_TOO_LARGE` or `WSBEAT_CLOSED` if the message was not taken (nothing is lost: it
-// is still only in your buffer).
+// is still only in your buffer), `WSBEAT_IO` if the outbox file could not record it (it
+// was not taken either; the last error says why).
 //
 // # Safety
 // `client` is NULL or a live handle; `text` is NULL or points to `len` readable bytes.
@@ -515,6 +643,87 @@ wsbeat_status wsbeat_config_set_app_heartbeat(struct wsbeat_config *config,
                                               size_t ping_len,
                                               const uint8_t *pong,
                                               size_t pong_len);
+
+// Sets the delivery promise, a `wsbeat_delivery`. Defaults to
+// `WSBEAT_DELIVERY_AT_MOST_ONCE`; an outbox file implies at-least-once whatever is set here.
+// `WSBEAT_INVALID_ARGUMENT` for any other value.
+//
+// # Safety
+// `config` is NULL or a live handle.
+wsbeat_status wsbeat_config_set_delivery(struct wsbeat_config *config, uint32_t delivery);
+
+// Sets what a full outbox does with a new message, a `wsbeat_when_full`. Defaults to
+// `WSBEAT_WHEN_FULL_REFUSE`. `WSBEAT_INVALID_ARGUMENT` for any other value.
+//
+// # Safety
+// `config` is NULL or a live handle.
+wsbeat_status wsbeat_config_set_outbox_when_full(struct wsbeat_config *config, uint32_t when_full);
+
+// Keeps the outbox in a file on flash at `path` (copied; any bytes but NUL, not only
+// UTF-8), across restarts and power loss: every accepted message is appended before the
+// send function returns and removed once proven delivered (at-least-once is implied). A new
+// client restores the messages in it (`WSBEAT_EVENT_OUTBOX_RESTORED`) and sends them first
+// after the hello, in their original order. `wsbeat_client_new` returns
+// `WSBEAT_INVALID_CONFIG` naming `outbox.file` when the file cannot be opened or created,
+// or another process holds it (an advisory lock on `PATH.lock`). "" removes the file
+// setting (the outbox stays in memory, the default).
+//
+// # Safety
+// `config` is NULL or a live handle; `path` is NULL or a NUL-terminated string.
+wsbeat_status wsbeat_config_set_outbox_file(struct wsbeat_config *config, const char *path);
+
+// Sets when the outbox file is flushed, a `wsbeat_outbox_sync`; `every_ms` is the period of
+// `WSBEAT_OUTBOX_SYNC_EVERY` and is ignored otherwise (a zero period is refused by
+// `wsbeat_client_new`, naming `outbox.sync`). Defaults to every 1000 ms.
+// `WSBEAT_INVALID_ARGUMENT` for any other `sync` value.
+//
+// # Safety
+// `config` is NULL or a live handle.
+wsbeat_status wsbeat_config_set_outbox_sync(struct wsbeat_config *config,
+                                            uint32_t sync,
+                                            uint32_t every_ms);
+
+// After a lost link that had stayed up for the minimum uptime, the first attempt waits a
+// uniform draw from [0, ms], so that a fleet which lost the same server does not return at
+// the same instant; the failures after it start from `ms` instead of the initial delay.
+// Zero reconnects at once. Defaults to 10000.
+//
+// # Safety
+// `config` is NULL or a live handle.
+wsbeat_status wsbeat_config_set_backoff_first_spread_ms(struct wsbeat_config *config, uint32_t ms);
+
+// Sets how each reconnect delay is drawn, a `wsbeat_jitter`. Defaults to
+// `WSBEAT_JITTER_DECORRELATED`. `WSBEAT_INVALID_ARGUMENT` for any other value.
+//
+// # Safety
+// `config` is NULL or a live handle.
+wsbeat_status wsbeat_config_set_backoff_strategy(struct wsbeat_config *config, uint32_t strategy);
+
+// Whether the client watches the kernel's address, route and link reports (rtnetlink) and
+// probes the link at once when its own source address, interface or route goes
+// (`WSBEAT_EVENT_NETWORK_CHANGED`, then a ping that must be answered within the probe
+// timeout), and tries at once when the network comes back while waiting. `watch` non-zero
+// turns it on. Defaults to off. A failed subscription is a warning, never an error.
+//
+// # Safety
+// `config` is NULL or a live handle.
+wsbeat_status wsbeat_config_set_network_watch(struct wsbeat_config *config, bool watch);
+
+// How long the probe ping sent after a network report waits for its pong before the link
+// is declared dead. Defaults to 2000.
+//
+// # Safety
+// `config` is NULL or a live handle.
+wsbeat_status wsbeat_config_set_network_probe_timeout_ms(struct wsbeat_config *config, uint32_t ms);
+
+// How long messages sent back to back (no `wsbeat_client_poll` between) may wait for
+// company so that one `write` takes many. A message sent after a poll, or this long after the
+// last flush, leaves at once; held ones leave at the next poll, at `next_timeout_ms`, or
+// once 16 KiB wait. 0 writes every message at once. Defaults to 1; at most 1000.
+//
+// # Safety
+// `config` is NULL or a live handle.
+wsbeat_status wsbeat_config_set_coalesce_window_ms(struct wsbeat_config *config, uint32_t ms);
 
 // Silence (no inbound byte) after which a ping is sent. Defaults to 20000.
 //
@@ -661,6 +870,31 @@ wsbeat_status wsbeat_config_set_max_retries(struct wsbeat_config *config, int64_
 wsbeat_status wsbeat_client_poll(struct wsbeat_client *client,
                                  int32_t timeout_ms,
                                  struct wsbeat_event *event_out);
+
+// Installs `callback`, called with `userdata` each time a link opens (replacing any earlier
+// one); the messages it adds with `wsbeat_hello_add` go first on the new link, before
+// anything restored from the outbox file or queued while offline and before anything sent
+// after `WSBEAT_EVENT_CONNECTED`. It runs inside `wsbeat_client_poll`, on its thread, so it
+// can build a fresh token; it must not call functions of this client (`WSBEAT_BUSY`).
+//
+// # Safety
+// `client` is NULL or a live handle; `callback` is safe to call with `userdata` for as long
+// as the client lives.
+wsbeat_status wsbeat_client_set_hello(struct wsbeat_client *client,
+                                      wsbeat_hello_callback callback,
+                                      void *userdata);
+
+// Adds a message of `message_type` (a `wsbeat_message_type`), copying `len` bytes at `data`
+// (the buffer stays yours), to the hello being built. `WSBEAT_INVALID_ARGUMENT` for an
+// unknown type or text that is not UTF-8.
+//
+// # Safety
+// `hello` is NULL or the pointer a hello callback was given, during that callback; `data`
+// is NULL or points to `len` readable bytes.
+wsbeat_status wsbeat_hello_add(struct wsbeat_hello *hello,
+                               uint32_t message_type,
+                               const uint8_t *data,
+                               size_t len);
 
 // Installs `hook`, called with `userdata` before every connect attempt (replacing any
 // earlier hook). The callback runs inside `wsbeat_client_poll`, on its thread; it must not

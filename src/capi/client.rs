@@ -3,6 +3,7 @@
 
 use std::cell::{Cell, UnsafeCell};
 use std::ffi::{c_char, c_void, CString};
+use std::time::Instant;
 
 use super::args::{bytes_arg, str_arg, write_out};
 use super::config::wsbeat_config;
@@ -28,6 +29,8 @@ pub(super) struct Inner {
     pub payload: Option<Message>,
     /// The last event's `detail` text, kept until the next poll.
     pub detail: CString,
+    /// When the client was made: the origin of the events' `at_ms`.
+    pub created: Instant,
 }
 
 /// Whether a call is running on the handle.
@@ -134,6 +137,7 @@ pub unsafe extern "C" fn wsbeat_client_new(
             cfg.last_error.set("wsbeat_client_new: client_out is NULL");
             return wsbeat_status::WSBEAT_NULL_ARGUMENT;
         }
+        let created = Instant::now();
         let client = match Client::new(cfg.config.clone()) {
             Ok(client) => client,
             Err(e) => {
@@ -149,6 +153,7 @@ pub unsafe extern "C" fn wsbeat_client_new(
                 client,
                 payload: None,
                 detail: CString::default(),
+                created,
             }),
             entry: Cell::new(Entry::Idle),
             last_error: LastError::default(),
@@ -205,7 +210,8 @@ pub unsafe extern "C" fn wsbeat_client_last_error(client: *const wsbeat_client) 
 ///
 /// Returns `WSBEAT_INVALID_ARGUMENT` if the bytes are not UTF-8, `WSBEAT_OUTBOX_FULL`,
 /// `WSBEAT_TOO_LARGE` or `WSBEAT_CLOSED` if the message was not taken (nothing is lost: it
-/// is still only in your buffer).
+/// is still only in your buffer), `WSBEAT_IO` if the outbox file could not record it (it
+/// was not taken either; the last error says why).
 ///
 /// # Safety
 /// `client` is NULL or a live handle; `text` is NULL or points to `len` readable bytes.
@@ -256,9 +262,8 @@ fn send(inner: &mut Inner, err: &LastError, msg: Message) -> Result<(), wsbeat_s
             SendError::OutboxFull(_) => wsbeat_status::WSBEAT_OUTBOX_FULL,
             SendError::TooLarge(_) => wsbeat_status::WSBEAT_TOO_LARGE,
             SendError::Closed(_) => wsbeat_status::WSBEAT_CLOSED,
-            // The durable outbox could not record it (a full or read-only file system): a
-            // failed system call, detailed in the last error. The C API has no outbox-file
-            // setter yet; this keeps the match whole for when it does.
+            // The outbox file could not record it (a full or read-only file system): a
+            // failed system call, detailed in the last error.
             SendError::Storage(_) => wsbeat_status::WSBEAT_IO,
         };
         err.set(format!("{e} ({len} bytes; {queued} messages queued)"));

@@ -8,7 +8,7 @@ use super::args::{bytes_arg, str_arg, write_out};
 use super::event::wsbeat_message_type;
 use super::guard::{catch, status};
 use super::status::{wsbeat_status, LastError};
-use crate::{AppHeartbeat, Config, Message};
+use crate::{AppHeartbeat, Config};
 
 /// A client configuration (opaque), every field at its documented default until set. Create
 /// with `wsbeat_config_new`, free with `wsbeat_config_free`; `wsbeat_client_new` copies it.
@@ -230,19 +230,7 @@ pub unsafe extern "C" fn wsbeat_config_set_app_heartbeat(
 ) -> wsbeat_status {
     // SAFETY: the caller promises a live handle or NULL, and the buffers.
     unsafe { ConfigPtr::new(config) }.with("wsbeat_config_set_app_heartbeat", |c| {
-        let make = |bytes: &[u8]| -> Result<Message, wsbeat_status> {
-            match message_type {
-                t if t == wsbeat_message_type::WSBEAT_MESSAGE_TEXT as u32 => {
-                    let text = std::str::from_utf8(bytes)
-                        .map_err(|_| wsbeat_status::WSBEAT_INVALID_ARGUMENT)?;
-                    Ok(Message::text(text.to_owned()))
-                }
-                t if t == wsbeat_message_type::WSBEAT_MESSAGE_BINARY as u32 => {
-                    Ok(Message::binary(bytes.to_vec()))
-                }
-                _ => Err(wsbeat_status::WSBEAT_INVALID_ARGUMENT),
-            }
-        };
+        let make = |bytes: &[u8]| wsbeat_message_type::message(message_type, bytes);
         // SAFETY: the caller promises the lengths of readable bytes at `ping` and `pong`.
         let (ping, pong) = unsafe { (bytes_arg(ping, ping_len)?, bytes_arg(pong, pong_len)?) };
         let (ping, pong) = (make(ping)?, make(pong)?);

@@ -1,5 +1,6 @@
 //! Numeric settings of the config handle: heartbeat, backoff, timeouts, size limits, the
-//! outbox and the codes that stop reconnecting. Setters only store values (durations in
+//! in-memory outbox and the codes that stop reconnecting (the delivery settings and the
+//! outbox file: `config_delivery.rs`). Setters only store values (durations in
 //! milliseconds, zero stored as is); `wsbeat_client_new` validates them and names the field.
 //! Written out one by one rather than by a macro: cbindgen reads the source unexpanded.
 
@@ -285,9 +286,6 @@ pub unsafe extern "C" fn wsbeat_config_set_outbox_max_bytes(
         Ok(())
     })
 }
-
-// Delivery and durability: the setters for the delivery mode and the durable (on-disk)
-// outbox go here, beside the in-memory outbox limits, once those `Config` fields exist.
 
 /// Adds a close code from the server (1000-4999) that stops reconnecting, e.g. an
 /// application's "device revoked". Defaults to none.

@@ -1,7 +1,7 @@
 //! Events for C: `wsbeat_client_poll` fills one caller-owned `wsbeat_event` at a time.
 
 use std::ffi::{c_char, CString};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::args::{micros, millis_out, write_out};
 use super::client::{wsbeat_client, ClientPtr, Inner};
@@ -15,7 +15,8 @@ use crate::{DisconnectReason, Event, Message};
 pub enum wsbeat_event_type {
     /// Nothing happened within the timeout (or a waker fired).
     WSBEAT_EVENT_NONE = 0,
-    /// A connect attempt starts: `attempt`; `detail` is the URL with secrets redacted.
+    /// A connect attempt starts: `attempt`, `at_ms`; `detail` is the URL with secrets
+    /// redacted.
     WSBEAT_EVENT_CONNECTING = 1,
     /// The link is open: `attempt`, `handshake_ms`; `detail` is the subprotocol the server
     /// chose ("" if none). Queued messages follow anything sent in reply to this event.
@@ -28,13 +29,14 @@ pub enum wsbeat_event_type {
     WSBEAT_EVENT_PONG = 5,
     /// A ping got no reply within the pong timeout: `missed` of `max_missed`.
     WSBEAT_EVENT_PONG_MISSED = 6,
-    /// The link ended: `reason`, `close_code`, `unconfirmed`; `detail` explains. A reconnect
-    /// follows unless the application closed it.
+    /// The link ended: `reason`, `close_code`, `unconfirmed`, `requeued`; `detail` explains.
+    /// A reconnect follows unless the application closed it.
     WSBEAT_EVENT_DISCONNECTED = 7,
     /// A connect attempt failed: `attempt`, `http_status` (of a refused upgrade, else 0);
     /// `detail` says why.
     WSBEAT_EVENT_CONNECT_FAILED = 8,
-    /// The next attempt is scheduled: `attempt` (its number), `delay_ms`.
+    /// The next attempt is scheduled: `attempt` (its number), `delay_ms`, `at_ms` (when it is
+    /// due).
     WSBEAT_EVENT_RECONNECTING = 9,
     /// No more attempts (max retries, or a final close code or HTTP status): `attempt` is the
     /// number of attempts since the last open link. The client is stopped.
@@ -42,6 +44,19 @@ pub enum wsbeat_event_type {
     /// Closed cleanly after `wsbeat_client_close`: `close_code` (0 if no link was open). The
     /// client is stopped.
     WSBEAT_EVENT_CLOSED = 11,
+    /// The outbox file was read when the client was made (once, first, whenever an outbox
+    /// file is set, also when it was empty or new): `messages` restored, to be sent first
+    /// after the hello in their original order; `skipped_bytes` of the file skipped as
+    /// damaged (a torn tail after a crash: only those records are lost).
+    WSBEAT_EVENT_OUTBOX_RESTORED = 12,
+    /// A full outbox with `WSBEAT_WHEN_FULL_DROP_OLDEST` dropped its oldest waiting messages
+    /// to take new ones: `messages` dropped since the last such event (once per burst).
+    WSBEAT_EVENT_DROPPED = 13,
+    /// The kernel reported a network change the client acts on (only with
+    /// `wsbeat_config_set_network_watch`): `detail` is `address_removed`, `interface_down`,
+    /// `no_route` or `restored`, a colon and an explanation. A probe ping follows (or, for
+    /// `restored`, an earlier `WSBEAT_EVENT_RECONNECTING`).
+    WSBEAT_EVENT_NETWORK_CHANGED = 14,
 }
 
 /// Why a link ended (`WSBEAT_EVENT_DISCONNECTED`).
@@ -80,6 +95,22 @@ impl wsbeat_message_type {
         match msg {
             Message::Text(_) => wsbeat_message_type::WSBEAT_MESSAGE_TEXT,
             Message::Binary(_) => wsbeat_message_type::WSBEAT_MESSAGE_BINARY,
+        }
+    }
+
+    /// A message of the C `message_type` with a copy of `bytes`: `WSBEAT_INVALID_ARGUMENT`
+    /// for an unknown type, or text that is not UTF-8.
+    pub(super) fn message(message_type: u32, bytes: &[u8]) -> Result<Message, wsbeat_status> {
+        match message_type {
+            t if t == wsbeat_message_type::WSBEAT_MESSAGE_TEXT as u32 => {
+                let text = std::str::from_utf8(bytes)
+                    .map_err(|_| wsbeat_status::WSBEAT_INVALID_ARGUMENT)?;
+                Ok(Message::text(text.to_owned()))
+            }
+            t if t == wsbeat_message_type::WSBEAT_MESSAGE_BINARY as u32 => {
+                Ok(Message::binary(bytes.to_vec()))
+            }
+            _ => Err(wsbeat_status::WSBEAT_INVALID_ARGUMENT),
         }
     }
 }
@@ -126,6 +157,17 @@ pub struct wsbeat_event {
     pub len: usize,
     /// A human explanation or name, NUL-terminated, never NULL (see each event type).
     pub detail: *const c_char,
+    /// DISCONNECTED: of `unconfirmed`, how many go back to the outbox to be sent again on
+    /// the next link (at-least-once delivery; always 0 with at-most-once).
+    pub requeued: u64,
+    /// OUTBOX_RESTORED: messages restored from the file; DROPPED: messages dropped.
+    pub messages: u64,
+    /// OUTBOX_RESTORED: bytes of the file skipped as damaged.
+    pub skipped_bytes: u64,
+    /// CONNECTING: when the attempt started; RECONNECTING: when the next attempt is due.
+    /// Milliseconds since the client was made (`wsbeat_client_new`), on the monotonic clock
+    /// the client schedules by (rounded down).
+    pub at_ms: u64,
 }
 
 /// Waits at most `timeout_ms` milliseconds (negative: no limit) for the next event and
@@ -182,12 +224,18 @@ fn convert(inner: &mut Inner, event: Option<Event>) -> wsbeat_event {
         data: std::ptr::null(),
         len: 0,
         detail: std::ptr::null(),
+        requeued: 0,
+        messages: 0,
+        skipped_bytes: 0,
+        at_ms: 0,
     };
+    let since_new = |at: Instant| millis_out(at.saturating_duration_since(inner.created));
     use wsbeat_event_type as T;
     let detail: String = match event {
         None => String::new(),
-        Some(Event::Connecting { attempt, url, .. }) => {
+        Some(Event::Connecting { attempt, url, at }) => {
             (out.r#type, out.attempt) = (T::WSBEAT_EVENT_CONNECTING, attempt);
+            out.at_ms = since_new(at);
             url
         }
         Some(Event::Connected {
@@ -225,10 +273,10 @@ fn convert(inner: &mut Inner, event: Option<Event>) -> wsbeat_event {
         Some(Event::Disconnected {
             reason,
             unconfirmed,
-            ..
+            requeued,
         }) => {
             out.r#type = T::WSBEAT_EVENT_DISCONNECTED;
-            out.unconfirmed = unconfirmed;
+            (out.unconfirmed, out.requeued) = (unconfirmed, requeued);
             out.close_code = reason.code().unwrap_or(0);
             out.reason = disconnect_reason(&reason);
             if let DisconnectReason::HeartbeatTimeout { missed, .. } = reason {
@@ -241,9 +289,9 @@ fn convert(inner: &mut Inner, event: Option<Event>) -> wsbeat_event {
             out.http_status = error.http_status().unwrap_or(0);
             error.to_string()
         }
-        Some(Event::Reconnecting { attempt, delay, .. }) => {
+        Some(Event::Reconnecting { attempt, delay, at }) => {
             (out.r#type, out.attempt) = (T::WSBEAT_EVENT_RECONNECTING, attempt);
-            out.delay_ms = millis_out(delay);
+            (out.delay_ms, out.at_ms) = (millis_out(delay), since_new(at));
             String::new()
         }
         Some(Event::GaveUp { attempts }) => {
@@ -255,10 +303,22 @@ fn convert(inner: &mut Inner, event: Option<Event>) -> wsbeat_event {
             out.close_code = code.unwrap_or(0);
             String::new()
         }
-        // `Dropped`, `OutboxRestored` and `NetworkChanged` come only from settings the C API
-        // does not offer yet (drop-oldest, the outbox file, the network watch): they cannot
-        // happen through it. When the setters come, these get event types of their own.
-        Some(_) => String::new(),
+        Some(Event::OutboxRestored {
+            messages,
+            skipped_bytes,
+        }) => {
+            out.r#type = T::WSBEAT_EVENT_OUTBOX_RESTORED;
+            (out.messages, out.skipped_bytes) = (messages, skipped_bytes);
+            String::new()
+        }
+        Some(Event::Dropped { messages }) => {
+            (out.r#type, out.messages) = (T::WSBEAT_EVENT_DROPPED, messages);
+            String::new()
+        }
+        Some(Event::NetworkChanged { change }) => {
+            out.r#type = T::WSBEAT_EVENT_NETWORK_CHANGED;
+            format!("{}: {change}", change.kind())
+        }
     };
     // Interior NULs (a server's close reason may carry one) become spaces: text for people.
     inner.detail = CString::new(detail.replace('\0', " ")).unwrap_or_default();

@@ -32,9 +32,12 @@
 mod args;
 mod client;
 mod config;
+mod config_delivery;
 mod config_limits;
+mod config_network;
 mod event;
 mod guard;
+mod hello;
 mod hook;
 mod logger;
 mod state;

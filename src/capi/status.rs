@@ -18,7 +18,8 @@ pub enum wsbeat_status {
     /// field.
     WSBEAT_INVALID_CONFIG = 3,
     /// A system call failed (creating the client's epoll set or eventfd, e.g. out of file
-    /// descriptors); the handle's last error says which.
+    /// descriptors, or writing a message to the outbox file); the handle's last error says
+    /// which.
     WSBEAT_IO = 4,
     /// The outbox is at its message or byte limit: the message was not taken (retry later,
     /// or keep it yourself).

@@ -19,13 +19,6 @@ static void noop_log(void *userdata, wsbeat_log_level l, const char *t, const ch
 }
 
 /* The last error names the function that failed. */
-static void check_config_error(wsbeat_config *cfg, const char *needle) {
-    const char *e = wsbeat_config_last_error(cfg);
-    if (strstr(e, needle) == NULL) {
-        fprintf(stderr, "config last error '%s' lacks '%s'\n", e, needle);
-        exit(1);
-    }
-}
 static void check_client_error(wsbeat_client *c, const char *needle) {
     const char *e = wsbeat_client_last_error(c);
     if (strstr(e, needle) == NULL) {

@@ -211,7 +211,13 @@ fn compile(
     if tls {
         cmd.arg("-DWSBEAT_FEATURE_TLS");
     }
-    for file in ["main.c", "cases_api.c", "cases_net.c", "cases_misc.c"] {
+    for file in [
+        "main.c",
+        "cases_api.c",
+        "cases_net.c",
+        "cases_misc.c",
+        "cases_delivery.c",
+    ] {
         cmd.arg(dir.join(file));
     }
     cmd.arg("-o").arg(out).args(link);

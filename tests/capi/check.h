@@ -82,10 +82,13 @@ wsbeat_config *test_config(const char *port);
  * Every event on the way is printed to stderr. */
 void wait_for(wsbeat_client *c, wsbeat_event_type type, int timeout_ms, wsbeat_event *ev);
 
+/* Exits 1 unless the config's last error contains `needle` (e.g. the failing function). */
+void check_config_error(wsbeat_config *cfg, const char *needle);
+
 /* The event type's name, for messages. */
 const char *event_name(wsbeat_event_type t);
 
-/* The cases (cases_api.c, cases_net.c, cases_misc.c). */
+/* The cases (cases_api.c, cases_net.c, cases_misc.c, cases_delivery.c). */
 int case_null_arguments(void);
 int case_status_codes(void);
 int case_echo(const char *port);
@@ -96,5 +99,9 @@ int case_close_code(const char *port);
 int case_hook(const char *port);
 int case_waker(const char *port);
 int case_log(const char *port);
+int case_delivery_arguments(void);
+int case_dropped(const char *port);
+int case_requeue(const char *port);
+int case_outbox_file(const char *port);
 
 #endif

@@ -15,11 +15,20 @@ wsbeat_config *test_config(const char *port) {
     return cfg;
 }
 
+void check_config_error(wsbeat_config *cfg, const char *needle) {
+    const char *e = wsbeat_config_last_error(cfg);
+    if (strstr(e, needle) == NULL) {
+        fprintf(stderr, "config last error '%s' lacks '%s'\n", e, needle);
+        exit(1);
+    }
+}
+
 const char *event_name(wsbeat_event_type t) {
     static const char *const names[] = {
         "none",         "connecting",     "connected",   "message",
         "ping",         "pong",           "pong_missed", "disconnected",
         "connect_failed", "reconnecting", "gave_up",     "closed",
+        "outbox_restored", "dropped",
     };
     return t < sizeof names / sizeof names[0] ? names[t] : "?";
 }
@@ -68,6 +77,10 @@ int main(int argc, char **argv) {
     if (strcmp(name, "hook") == 0) return case_hook(port);
     if (strcmp(name, "waker") == 0) return case_waker(port);
     if (strcmp(name, "log") == 0) return case_log(port);
+    if (strcmp(name, "delivery_arguments") == 0) return case_delivery_arguments();
+    if (strcmp(name, "dropped") == 0) return case_dropped(port);
+    if (strcmp(name, "requeue") == 0) return case_requeue(port);
+    if (strcmp(name, "outbox_file") == 0) return case_outbox_file(port);
     fprintf(stderr, "usage: capi_test CASE [PORT] (unknown case '%s')\n", name);
     return 2;
 }

@@ -250,6 +250,67 @@ fn c_log_records_reach_the_callback() {
 }
 
 #[test]
+fn c_delivery_setters_refuse_null_and_invalid_arguments() {
+    let _w = watchdog(
+        TEST_LIMIT,
+        "c_delivery_setters_refuse_null_and_invalid_arguments",
+    );
+    run_simple("delivery_arguments", 9);
+}
+
+#[test]
+fn c_drop_oldest_reports_dropped_and_events_carry_their_instants() {
+    let _w = watchdog(
+        TEST_LIMIT,
+        "c_drop_oldest_reports_dropped_and_events_carry_their_instants",
+    );
+    run_simple("dropped", refused_port());
+}
+
+#[test]
+fn c_at_least_once_requeues_unproven_messages() {
+    let _w = watchdog(TEST_LIMIT, "c_at_least_once_requeues_unproven_messages");
+    let b = built();
+    for v in b.variants() {
+        let server = TestServer::start(Mode::Echo);
+        let mut run = CaseRun::start(b, v, "requeue", server.port());
+        run.wait_mark("SENT", CASE_LIMIT);
+        server.drop_all();
+        run.finish(CASE_LIMIT);
+        let r1 = Received::Text("r1".into());
+        assert_eq!(server.received(), [r1.clone(), r1], "{v:?}: sent again");
+    }
+}
+
+#[test]
+fn c_outbox_file_survives_the_client_and_delivers_after_reconnect() {
+    let _w = watchdog(
+        TEST_LIMIT,
+        "c_outbox_file_survives_the_client_and_delivers_after_reconnect",
+    );
+    let b = built();
+    for v in b.variants() {
+        // A port that refuses until the case has queued, freed and restored.
+        let port = {
+            let server = TestServer::start(Mode::Echo);
+            let port = server.port();
+            server.stop();
+            port
+        };
+        let mut run = CaseRun::start(b, v, "outbox_file", port);
+        run.wait_mark("RESTORED", CASE_LIMIT);
+        let server = TestServer::start_on(port, Mode::Echo).expect("the server on that port");
+        run.finish(CASE_LIMIT);
+        let text = |s: &str| Received::Text(s.into());
+        assert_eq!(
+            server.received(),
+            [text("hello"), text("m1"), text("m2"), text("m3")],
+            "{v:?}: the hello first, then the restored messages in order"
+        );
+    }
+}
+
+#[test]
 fn c_variants_cover_asan_and_valgrind_natively() {
     // Makes the coverage visible in the test list: natively every case runs three times.
     let b = built();

@@ -14,7 +14,10 @@ use crate::{DisconnectReason, Error, Event, Message, ReadyState};
 fn a_stalled_write_kills_the_link_exactly_at_write_timeout_without_progress() {
     let (mut s, t0) = session("ws://127.0.0.1:9/", |c| c.write_timeout = ms(500));
     open_at(&mut s, t0);
-    assert!(matches!(s.send(Message::text("a"), None, Some(t0)), Ok(Some(_))));
+    assert!(matches!(
+        s.send(Message::text("a"), None, Some(t0)),
+        Ok(Some(_))
+    ));
     // The socket is full at t0 + 1 ms; progress at +300 ms moves the stall's start.
     s.handle_written(0, 100, Some(t0 + ms(1)));
     assert!(s.link_stalled());
@@ -120,7 +123,10 @@ fn a_probe_ping_proves_delivery_while_the_server_keeps_talking() {
         c.heartbeat.ping_interval = ms(100);
     });
     open_at(&mut s, t0);
-    assert!(matches!(s.send(Message::text("m"), None, Some(t0)), Ok(Some(_))));
+    assert!(matches!(
+        s.send(Message::text("m"), None, Some(t0)),
+        Ok(Some(_))
+    ));
     s.handle_written(1, 20, None);
     // The server talks every 30 ms, so no liveness ping is ever due.
     let mut probe = None;
@@ -181,7 +187,10 @@ fn the_hello_goes_first_then_the_backlog_then_new_sends() {
     s.send(Message::text("offline-2"), None, Some(t0)).unwrap();
     upgrade(&mut s, t0);
     // A send right after Connected waits behind the backlog: it never overtakes it.
-    assert!(matches!(s.send(Message::text("new"), None, Some(t0)), Ok(None)));
+    assert!(matches!(
+        s.send(Message::text("new"), None, Some(t0)),
+        Ok(None)
+    ));
     assert_eq!(
         sent_texts(commands(&mut s)),
         ["auth-1", "offline-1", "offline-2", "new"]
@@ -212,7 +221,10 @@ fn at_least_once_requeues_unproven_messages_in_order_and_says_how_many() {
     });
     open_at(&mut s, t0);
     for m in ["1", "2"] {
-        assert!(matches!(s.send(Message::text(m), None, Some(t0)), Ok(Some(_))));
+        assert!(matches!(
+            s.send(Message::text(m), None, Some(t0)),
+            Ok(Some(_))
+        ));
     }
     s.handle_written(2, 20, None);
     assert_eq!(s.buffered_messages(), 2, "kept until proven");
@@ -227,7 +239,10 @@ fn at_least_once_requeues_unproven_messages_in_order_and_says_how_many() {
     assert_eq!(s.buffered_messages(), 0);
     // Two more, taken by the kernel, never proven: the link dies.
     for m in ["3", "4"] {
-        assert!(matches!(s.send(Message::text(m), None, Some(t0)), Ok(Some(_))));
+        assert!(matches!(
+            s.send(Message::text(m), None, Some(t0)),
+            Ok(Some(_))
+        ));
     }
     s.handle_written(4, 40, None);
     events(&mut s);
