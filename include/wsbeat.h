@@ -699,32 +699,6 @@ wsbeat_status wsbeat_config_set_backoff_first_spread_ms(struct wsbeat_config *co
 // `config` is NULL or a live handle.
 wsbeat_status wsbeat_config_set_backoff_strategy(struct wsbeat_config *config, uint32_t strategy);
 
-// Whether the client watches the kernel's address, route and link reports (rtnetlink) and
-// probes the link at once when its own source address, interface or route goes
-// (`WSBEAT_EVENT_NETWORK_CHANGED`, then a ping that must be answered within the probe
-// timeout), and tries at once when the network comes back while waiting. `watch` non-zero
-// turns it on. Defaults to off. A failed subscription is a warning, never an error.
-//
-// # Safety
-// `config` is NULL or a live handle.
-wsbeat_status wsbeat_config_set_network_watch(struct wsbeat_config *config, bool watch);
-
-// How long the probe ping sent after a network report waits for its pong before the link
-// is declared dead. Defaults to 2000.
-//
-// # Safety
-// `config` is NULL or a live handle.
-wsbeat_status wsbeat_config_set_network_probe_timeout_ms(struct wsbeat_config *config, uint32_t ms);
-
-// How long messages sent back to back (no `wsbeat_client_poll` between) may wait for
-// company so that one `write` takes many. A message sent after a poll, or this long after the
-// last flush, leaves at once; held ones leave at the next poll, at `next_timeout_ms`, or
-// once 16 KiB wait. 0 writes every message at once. Defaults to 1; at most 1000.
-//
-// # Safety
-// `config` is NULL or a live handle.
-wsbeat_status wsbeat_config_set_coalesce_window_ms(struct wsbeat_config *config, uint32_t ms);
-
 // Silence (no inbound byte) after which a ping is sent. Defaults to 20000.
 //
 // # Safety
@@ -854,6 +828,32 @@ wsbeat_status wsbeat_config_add_final_http_status(struct wsbeat_config *config, 
 // # Safety
 // `config` is NULL or a live handle.
 wsbeat_status wsbeat_config_set_max_retries(struct wsbeat_config *config, int64_t n);
+
+// Whether the client watches the kernel's address, route and link reports (rtnetlink) and
+// probes the link at once when its own source address, interface or route goes
+// (`WSBEAT_EVENT_NETWORK_CHANGED`, then a ping that must be answered within the probe
+// timeout), and tries at once when the network comes back while waiting. `watch` non-zero
+// turns it on. Defaults to off. A failed subscription is a warning, never an error.
+//
+// # Safety
+// `config` is NULL or a live handle.
+wsbeat_status wsbeat_config_set_network_watch(struct wsbeat_config *config, bool watch);
+
+// How long the probe ping sent after a network report waits for its pong before the link
+// is declared dead. Defaults to 2000.
+//
+// # Safety
+// `config` is NULL or a live handle.
+wsbeat_status wsbeat_config_set_network_probe_timeout_ms(struct wsbeat_config *config, uint32_t ms);
+
+// How long messages sent back to back (no `wsbeat_client_poll` between) may wait for
+// company so that one `write` takes many. A message sent after a poll, or this long after the
+// last flush, leaves at once; held ones leave at the next poll, at `next_timeout_ms`, or
+// once 16 KiB wait. 0 writes every message at once. Defaults to 1; at most 1000.
+//
+// # Safety
+// `config` is NULL or a live handle.
+wsbeat_status wsbeat_config_set_coalesce_window_ms(struct wsbeat_config *config, uint32_t ms);
 
 // Waits at most `timeout_ms` milliseconds (negative: no limit) for the next event and
 // writes it to `*event_out`: `WSBEAT_EVENT_NONE` if nothing happened, or a waker fired.
