@@ -419,13 +419,13 @@ impl Config {
             return Err(Error::config("read_buffer_size", "must be at least 1"));
         }
         for (name, value) in &self.headers {
-            if tungstenite::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            if !crate::request::valid_header_name(name) {
                 return Err(Error::config(
                     "headers",
                     format!("invalid header name {name:?}"),
                 ));
             }
-            if tungstenite::http::HeaderValue::from_str(value).is_err() {
+            if !crate::request::valid_header_value(value) {
                 return Err(Error::config(
                     "headers",
                     format!("invalid value for header {name:?}"),
@@ -444,7 +444,7 @@ impl Config {
             }
         }
         if let Some(origin) = &self.origin {
-            if tungstenite::http::HeaderValue::from_str(origin).is_err() {
+            if !crate::request::valid_header_value(origin) {
                 return Err(Error::config("origin", "not a valid header value"));
             }
         }

@@ -1,10 +1,74 @@
 //! The HTTP upgrade request: URL, credentials, headers, origin and subprotocols.
+//!
+//! Kept as plain strings rather than `http::Request`: the request is only written out and
+//! read back by `upgrade.rs`, and `http`'s header map and name table cost about 20 KB of
+//! flash on armv7 for that.
 #![forbid(unsafe_code)]
 
-use tungstenite::handshake::client::{generate_key, Request};
+use tungstenite::handshake::client::generate_key;
 
 use crate::endpoint::Endpoint;
 use crate::{Config, Error};
+
+/// One attempt's upgrade request, as it goes on the wire: headers in the order they were
+/// added, names spelled as given.
+#[derive(Clone)]
+pub(crate) struct UpgradeRequest {
+    /// Path and query, `/` at least.
+    path: String,
+    headers: Vec<(String, String)>,
+}
+
+impl UpgradeRequest {
+    /// The first value of header `name` (case-insensitive).
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The request head's bytes.
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        let mut head = Vec::with_capacity(512);
+        head.extend_from_slice(b"GET ");
+        head.extend_from_slice(self.path.as_bytes());
+        head.extend_from_slice(b" HTTP/1.1\r\n");
+        for (name, value) in &self.headers {
+            head.extend_from_slice(name.as_bytes());
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(value.as_bytes());
+            head.extend_from_slice(b"\r\n");
+        }
+        head.extend_from_slice(b"\r\n");
+        head
+    }
+
+    /// A request with `path` and `headers` as given (tests of the reply checks).
+    #[cfg(test)]
+    pub(crate) fn from_parts(path: &str, headers: &[(&str, &str)]) -> Self {
+        UpgradeRequest {
+            path: path.into(),
+            headers: headers.iter().map(|&(n, v)| (n.into(), v.into())).collect(),
+        }
+    }
+}
+
+/// Whether `name` is an HTTP header name: a non-empty RFC 9110 token.
+pub(crate) fn valid_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
+}
+
+/// Whether `value` can be sent as a header value: visible ASCII, spaces and tabs (no line
+/// breaks, so a value cannot smuggle in another header).
+pub(crate) fn valid_header_value(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|c| c == b'\t' || (b' '..=b'~').contains(&c))
+}
 
 /// Builds the upgrade request for one attempt, with `headers` (the configured ones, or what
 /// the request hook made of them).
@@ -12,35 +76,50 @@ pub(crate) fn build(
     endpoint: &Endpoint,
     headers: &[(String, String)],
     config: &Config,
-) -> Result<Request, Error> {
-    let mut req = Request::builder()
-        .method("GET")
-        .uri(endpoint.uri.clone())
-        .header("Host", endpoint.host_header.as_str())
-        .header("Connection", "Upgrade")
-        .header("Upgrade", "websocket")
-        .header("Sec-WebSocket-Version", "13")
-        .header("Sec-WebSocket-Key", generate_key());
+) -> Result<UpgradeRequest, Error> {
+    // The hook's headers have not been through `Config::validate`.
+    for (name, value) in headers {
+        if !valid_header_name(name) {
+            return Err(Error::config(
+                "headers",
+                format!("invalid header name {name:?}"),
+            ));
+        }
+        if !valid_header_value(value) {
+            return Err(Error::config(
+                "headers",
+                format!("invalid value for header {name:?}"),
+            ));
+        }
+    }
+    let path = endpoint.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut req = UpgradeRequest {
+        path: if path.is_empty() { "/" } else { path }.to_string(),
+        headers: Vec::with_capacity(8 + headers.len()),
+    };
+    let mut add = |name: &str, value: String| req.headers.push((name.to_string(), value));
+    add("Host", endpoint.host_header.clone());
+    add("Connection", "Upgrade".into());
+    add("Upgrade", "websocket".into());
+    add("Sec-WebSocket-Version", "13".into());
+    add("Sec-WebSocket-Key", generate_key());
     let has_auth = headers
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
     if let (Some((user, pass)), false) = (&endpoint.credentials, has_auth) {
-        req = req.header(
+        add(
             "Authorization",
             format!("Basic {}", base64(format!("{user}:{pass}").as_bytes())),
         );
     }
     if let Some(origin) = &config.origin {
-        req = req.header("Origin", origin.as_str());
+        add("Origin", origin.clone());
     }
     if !config.protocols.is_empty() {
-        req = req.header("Sec-WebSocket-Protocol", config.protocols.join(", "));
+        add("Sec-WebSocket-Protocol", config.protocols.join(", "));
     }
-    for (name, value) in headers {
-        req = req.header(name.as_str(), value.as_str());
-    }
-    req.body(())
-        .map_err(|e| Error::config("headers", e.to_string()))
+    req.headers.extend(headers.iter().cloned());
+    Ok(req)
 }
 
 /// Standard base64 with padding (RFC 4648), for Basic credentials.
@@ -95,13 +174,17 @@ mod tests {
         config.origin = Some("https://app".into());
         let endpoint = Endpoint::parse(&config.url).unwrap();
         let req = build(&endpoint, &config.headers, &config).unwrap();
-        let h = req.headers();
-        assert_eq!(h["authorization"], "Basic dTpw");
-        assert_eq!(h["host"], "h:1");
-        assert_eq!(h["origin"], "https://app");
-        assert_eq!(h["sec-websocket-protocol"], "mqtt, v2.json");
-        assert_eq!(h["x-id"], "7");
-        assert_eq!(req.uri().path_and_query().unwrap().as_str(), "/x?y=1");
+        assert_eq!(req.header("authorization"), Some("Basic dTpw"));
+        assert_eq!(req.header("host"), Some("h:1"));
+        assert_eq!(req.header("origin"), Some("https://app"));
+        assert_eq!(req.header("sec-websocket-protocol"), Some("mqtt, v2.json"));
+        assert_eq!(req.header("x-id"), Some("7"));
+        let sent = String::from_utf8(req.to_bytes()).unwrap();
+        assert!(
+            sent.starts_with("GET /x?y=1 HTTP/1.1\r\nHost: h:1\r\n"),
+            "{sent}"
+        );
+        assert!(sent.contains("\r\nX-Id: 7\r\n"), "names as given: {sent}");
     }
 
     #[test]
@@ -109,7 +192,39 @@ mod tests {
         let config = Config::new("ws://u:p@h/").header("Authorization", "Bearer t");
         let endpoint = Endpoint::parse(&config.url).unwrap();
         let req = build(&endpoint, &config.headers, &config).unwrap();
-        let all: Vec<_> = req.headers().get_all("authorization").iter().collect();
+        let all: Vec<_> = req
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+            .map(|(_, v)| v.as_str())
+            .collect();
         assert_eq!(all, ["Bearer t"]);
+    }
+
+    #[test]
+    fn header_names_and_values_are_checked_as_http_did() {
+        for good in ["X-Id", "x_y", "a.b", "!#$%&'*+-.^_`|~09Az"] {
+            assert!(valid_header_name(good), "{good}");
+        }
+        for bad in ["", "a b", "a:b", "a\r\nb", "\u{e9}", "a(b)", "a\"", "a/b"] {
+            assert!(!valid_header_name(bad), "{bad:?}");
+        }
+        for good in ["", "Bearer t", "a\tb", "~!@ 123"] {
+            assert!(valid_header_value(good), "{good:?}");
+        }
+        for bad in ["a\r\nX-Evil: 1", "a\nb", "a\0", "\u{7f}", "caf\u{e9}"] {
+            assert!(!valid_header_value(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_hook_header_that_would_split_the_request_is_a_config_error() {
+        let config = Config::new("ws://h/");
+        let endpoint = Endpoint::parse(&config.url).unwrap();
+        let headers = vec![("X-A".to_string(), "1\r\nX-B: 2".to_string())];
+        match build(&endpoint, &headers, &config) {
+            Err(Error::Config { field, .. }) => assert_eq!(field, "headers"),
+            other => panic!("{:?}", other.map(|r| r.to_bytes())),
+        }
     }
 }

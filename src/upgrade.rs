@@ -1,38 +1,23 @@
 //! The HTTP upgrade (RFC 6455 §4.1), done here rather than by tungstenite's handshake, whose
 //! trace log prints the whole request: credentials included. The request is written as
-//! built (and validated) by `request.rs`; the reply is parsed with `httparse` and checked,
+//! built (and validated) by `request.rs` (`UpgradeRequest::to_bytes`); the reply is parsed with `httparse` and checked,
 //! then the stream and any bytes after the reply go to tungstenite.
 #![forbid(unsafe_code)]
 
 use tungstenite::error::{ProtocolError, SubProtocolError};
-use tungstenite::handshake::client::Request;
 use tungstenite::handshake::derive_accept_key;
 
 use crate::head::{Head, HeadError};
+use crate::request::UpgradeRequest;
 use crate::Error;
 
 /// Largest upgrade reply accepted (tungstenite's own limit too).
 pub(crate) const MAX_REPLY: usize = 64 * 1024;
 
-/// The request's bytes, as built (and validated) by `request.rs`.
-pub(crate) fn request_bytes(request: &Request) -> Vec<u8> {
-    let mut head = Vec::with_capacity(512);
-    let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
-    head.extend_from_slice(format!("GET {path} HTTP/1.1\r\n").as_bytes());
-    for (name, value) in request.headers() {
-        head.extend_from_slice(name.as_str().as_bytes());
-        head.extend_from_slice(b": ");
-        head.extend_from_slice(value.as_bytes());
-        head.extend_from_slice(b"\r\n");
-    }
-    head.extend_from_slice(b"\r\n");
-    head
-}
-
 /// Checks the server's reply to `request`: the subprotocol it chose, or why the upgrade
 /// failed (the HTTP status of a refusal with its `Retry-After`; a protocol error for a
 /// missing upgrade, a wrong accept key or a subprotocol that was not offered).
-pub(crate) fn check_reply(request: &Request, reply: &Head) -> Result<Option<String>, Error> {
+pub(crate) fn check_reply(request: &UpgradeRequest, reply: &Head) -> Result<Option<String>, Error> {
     if reply.status != 101 {
         let reason = tungstenite::http::StatusCode::from_u16(reply.status)
             .ok()
@@ -56,18 +41,13 @@ pub(crate) fn check_reply(request: &Request, reply: &Head) -> Result<Option<Stri
         return Err(protocol(ProtocolError::MissingUpgradeWebSocketHeader));
     }
     let key = request
-        .headers()
-        .get("Sec-WebSocket-Key")
-        .map(|v| v.as_bytes())
+        .header("Sec-WebSocket-Key")
+        .map(str::as_bytes)
         .ok_or_else(|| protocol(ProtocolError::MissingSecWebSocketKey))?;
     if reply.get("Sec-WebSocket-Accept") != Some(derive_accept_key(key).as_str()) {
         return Err(protocol(ProtocolError::SecWebSocketAcceptKeyMismatch));
     }
-    let offered = request
-        .headers()
-        .get("Sec-WebSocket-Protocol")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let offered = request.header("Sec-WebSocket-Protocol").unwrap_or("");
     let chosen = reply.get("Sec-WebSocket-Protocol").map(str::to_string);
     if let Some(chosen) = &chosen {
         if !offered.split(',').any(|p| p.trim() == chosen) {
@@ -97,15 +77,15 @@ mod tests {
     use crate::head::{HeadReader, Parsed};
     use std::time::Duration;
 
-    fn request(protocols: &str) -> Request {
-        let mut b = Request::builder()
-            .uri("ws://h/p?q=1")
-            .header("Host", "h")
-            .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==");
+    fn request(protocols: &str) -> UpgradeRequest {
+        let mut headers = vec![
+            ("Host", "h"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ];
         if !protocols.is_empty() {
-            b = b.header("Sec-WebSocket-Protocol", protocols);
+            headers.push(("Sec-WebSocket-Protocol", protocols));
         }
-        b.body(()).unwrap()
+        UpgradeRequest::from_parts("/p?q=1", &headers)
     }
 
     fn reply(extra: &str) -> String {
@@ -127,7 +107,7 @@ mod tests {
                         "bytes after the reply are kept"
                     );
                 }
-                (r, request_bytes(&req))
+                (r, req.to_bytes())
             }
             Ok(Parsed::Partial) => panic!("partial"),
             Err(e) => (Err(head_error(e)), Vec::new()),
@@ -141,7 +121,7 @@ mod tests {
         let sent = String::from_utf8(sent).unwrap();
         assert!(
             sent.starts_with(
-                "GET /p?q=1 HTTP/1.1\r\nhost: h\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                "GET /p?q=1 HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
             ),
             "{sent}"
         );

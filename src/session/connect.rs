@@ -7,7 +7,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use log::info;
-use tungstenite::handshake::client::Request;
 
 use super::candidates::{start_due, start_tcp, Candidates};
 use super::link::LinkState;
@@ -15,6 +14,7 @@ use super::{Command, Phase, Session};
 use crate::dns::{Lookup, SystemConfig};
 use crate::endpoint::{Endpoint, Scheme};
 use crate::head::{HeadReader, Parsed};
+use crate::request::UpgradeRequest;
 use crate::{AttemptRequest, Error, Event};
 
 /// One attempt's target and upgrade request, made (with the request hook's changes) when the
@@ -22,7 +22,7 @@ use crate::{AttemptRequest, Error, Event};
 struct Target {
     url: String,
     endpoint: Endpoint,
-    request: Request,
+    request: UpgradeRequest,
 }
 
 /// An attempt under way.
@@ -289,7 +289,7 @@ impl Session {
 
     fn start_upgrade(&mut self) -> Step {
         if let Phase::Connecting(attempt) = &self.phase {
-            let bytes = crate::upgrade::request_bytes(&attempt.target.request);
+            let bytes = attempt.target.request.to_bytes();
             self.commands.push_back(Command::Write(bytes));
         }
         Step::Upgrade(HeadReader::new(crate::upgrade::MAX_REPLY))

@@ -228,19 +228,35 @@ mod tests {
         // set, so the wait below reports the second one, not the first again.
         drop(s);
         drop(listener);
-        let refused = crate::sys::connect_nonblocking(&addr);
-        let failed = match refused {
-            Err(_) => true,
-            Ok(s) => {
-                ep.add(s.as_raw_fd(), 2, Interest::WRITE).unwrap();
-                let n = ep.wait(Duration::from_secs(5), &mut out).unwrap();
-                assert!(
-                    out[..n].iter().any(|r| r.token == 2),
-                    "the second socket is ready"
-                );
-                s.take_error().unwrap().is_some()
+        // A port just closed can be taken again at once by another test's listener (or the
+        // connect can meet itself when the port is in the ephemeral range): such a try proves
+        // nothing, so a few fresh closed ports are tried and one must refuse.
+        let mut failed = false;
+        for (try_number, token) in (2u64..7).enumerate() {
+            let addr = if try_number == 0 {
+                addr
+            } else {
+                let l = TcpListener::bind("127.0.0.1:0").unwrap();
+                l.local_addr().unwrap()
+            };
+            let s = match crate::sys::connect_nonblocking(&addr) {
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+                Ok(s) => s,
+            };
+            ep.add(s.as_raw_fd(), token, Interest::WRITE).unwrap();
+            let ready = ep.wait(Duration::from_secs(5), &mut out).unwrap();
+            assert!(
+                out[..ready].iter().any(|r| r.token == token),
+                "the new socket is ready"
+            );
+            if s.take_error().unwrap().is_some() {
+                failed = true;
+                break;
             }
-        };
+        }
         assert!(failed, "a closed port refuses");
     }
 }

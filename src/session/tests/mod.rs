@@ -64,7 +64,11 @@ pub(super) fn reply_to(bytes: &[u8]) -> Vec<u8> {
     let text = String::from_utf8_lossy(bytes);
     let key = text
         .lines()
-        .find_map(|l| l.strip_prefix("sec-websocket-key: "))
+        .find_map(|l| {
+            let (name, value) = l.split_once(": ")?;
+            name.eq_ignore_ascii_case("sec-websocket-key")
+                .then_some(value)
+        })
         .expect("request has a key");
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
     format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n").into_bytes()
