@@ -9,6 +9,7 @@ pub mod certs;
 mod conn;
 pub mod drive;
 mod frames;
+pub mod listen;
 pub mod netns;
 pub mod nginx;
 pub mod proxy;

@@ -176,7 +176,11 @@ impl Nginx {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(format!("exited with {status}: {}", self.error_log()));
             }
-            if TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_ok() {
+            // nginx runs with `master_process off`: the listener is the child's own, and a
+            // listener of another test on a port just freed does not count.
+            if super::listen::pid_listens_on(self.child.id(), self.port)
+                && TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_ok()
+            {
                 return Ok(());
             }
             if Instant::now() >= end {

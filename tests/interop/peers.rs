@@ -228,7 +228,12 @@ impl PeerProcess {
                     if let Some(status) = self.try_wait() {
                         return Err(format!("exited with {status}: {}", self.log_text()));
                     }
-                    if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
+                    // The port was free a moment ago; another test may have taken it since,
+                    // and a connect would then reach that listener: the socket must be lws's.
+                    let pid = self.child.as_ref().map_or(0, std::process::Child::id);
+                    if crate::common::listen::pid_listens_on(pid, port)
+                        && TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok()
+                    {
                         break;
                     }
                     if Instant::now() >= end {
