@@ -62,12 +62,13 @@ pub(crate) fn valid_header_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
 }
 
-/// Whether `value` can be sent as a header value: visible ASCII, spaces and tabs (no line
-/// breaks, so a value cannot smuggle in another header).
+/// Whether `value` can be sent as a header value: visible ASCII, spaces, tabs and non-ASCII
+/// (UTF-8) bytes, which RFC 9110 passes as opaque `obs-text`; no control characters, so no
+/// line break can smuggle in another header. The same bytes `http::HeaderValue` accepts.
 pub(crate) fn valid_header_value(value: &str) -> bool {
     value
         .bytes()
-        .all(|c| c == b'\t' || (b' '..=b'~').contains(&c))
+        .all(|c| c == b'\t' || (b' '..=b'~').contains(&c) || c >= 0x80)
 }
 
 /// Builds the upgrade request for one attempt, with `headers` (the configured ones, or what
@@ -209,11 +210,31 @@ mod tests {
         for bad in ["", "a b", "a:b", "a\r\nb", "\u{e9}", "a(b)", "a\"", "a/b"] {
             assert!(!valid_header_name(bad), "{bad:?}");
         }
-        for good in ["", "Bearer t", "a\tb", "~!@ 123"] {
+        for good in ["", "Bearer t", "a\tb", "~!@ 123", "K\u{fc}che"] {
             assert!(valid_header_value(good), "{good:?}");
         }
-        for bad in ["a\r\nX-Evil: 1", "a\nb", "a\0", "\u{7f}", "caf\u{e9}"] {
+        for bad in ["a\r\nX-Evil: 1", "a\nb", "a\0", "\u{7f}", "a\u{1b}[31m"] {
             assert!(!valid_header_value(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn header_checks_accept_exactly_what_http_accepted() {
+        // The request was built with `http` before; a header that worked then must still work.
+        use tungstenite::http::{HeaderName, HeaderValue};
+        let mut texts: Vec<String> = (0u8..=127).map(|b| format!("a{}b", b as char)).collect();
+        texts.extend(["a\u{e9}b", "\u{20ac}", "\u{80}", ""].map(String::from));
+        for t in &texts {
+            assert_eq!(
+                HeaderName::from_bytes(t.as_bytes()).is_ok(),
+                valid_header_name(t),
+                "name {t:?}"
+            );
+            assert_eq!(
+                HeaderValue::from_str(t).is_ok(),
+                valid_header_value(t),
+                "value {t:?}"
+            );
         }
     }
 
