@@ -54,8 +54,9 @@ impl UpgradeRequest {
     }
 }
 
-/// Whether `name` is an HTTP header name: a non-empty RFC 9110 token.
-pub(crate) fn valid_header_name(name: &str) -> bool {
+/// Whether `name` is a non-empty RFC 9110 token: what a header name and a subprotocol name
+/// must be.
+pub(crate) fn is_token(name: &str) -> bool {
     !name.is_empty()
         && name
             .bytes()
@@ -80,7 +81,7 @@ pub(crate) fn build(
 ) -> Result<UpgradeRequest, Error> {
     // The hook's headers have not been through `Config::validate`.
     for (name, value) in headers {
-        if !valid_header_name(name) {
+        if !is_token(name) {
             return Err(Error::config(
                 "headers",
                 format!("invalid header name {name:?}"),
@@ -205,10 +206,10 @@ mod tests {
     #[test]
     fn header_names_and_values_are_checked_as_http_did() {
         for good in ["X-Id", "x_y", "a.b", "!#$%&'*+-.^_`|~09Az"] {
-            assert!(valid_header_name(good), "{good}");
+            assert!(is_token(good), "{good}");
         }
         for bad in ["", "a b", "a:b", "a\r\nb", "\u{e9}", "a(b)", "a\"", "a/b"] {
-            assert!(!valid_header_name(bad), "{bad:?}");
+            assert!(!is_token(bad), "{bad:?}");
         }
         for good in ["", "Bearer t", "a\tb", "~!@ 123", "K\u{fc}che"] {
             assert!(valid_header_value(good), "{good:?}");
@@ -227,7 +228,7 @@ mod tests {
         for t in &texts {
             assert_eq!(
                 HeaderName::from_bytes(t.as_bytes()).is_ok(),
-                valid_header_name(t),
+                is_token(t),
                 "name {t:?}"
             );
             assert_eq!(

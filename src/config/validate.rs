@@ -97,7 +97,7 @@ impl Config {
             return Err(Error::config("read_buffer_size", "must be at least 1"));
         }
         for (name, value) in &self.headers {
-            if !crate::request::valid_header_name(name) {
+            if !crate::request::is_token(name) {
                 return Err(Error::config(
                     "headers",
                     format!("invalid header name {name:?}"),
@@ -111,10 +111,7 @@ impl Config {
             }
         }
         for p in &self.protocols {
-            let token = !p.is_empty()
-                && p.bytes()
-                    .all(|c| c.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&c));
-            if !token {
+            if !crate::request::is_token(p) {
                 return Err(Error::config(
                     "protocols",
                     format!("invalid subprotocol {p:?}"),
