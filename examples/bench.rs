@@ -47,7 +47,7 @@ mod report;
 #[path = "../bench/src/server.rs"]
 mod server;
 
-use overhead::{Case, Who};
+use overhead::{Case, ReadBufKib, Who};
 use report::{OverheadCase, PeerResult, Results};
 
 // ---------------------------------------------------------------- counting allocator
@@ -227,7 +227,7 @@ fn parse_opts(root: &Path, args: &[String]) -> Result<Opts, String> {
                     "usage: cargo run --release --example bench -- [--quick] [--markdown PATH]\n\
                      \x20      [--svg PATH | --no-svg] [--skip-build] [--no-peers] [--diagnose]\n\
                      \x20      [--only {}]\n\
-                     \x20  or: ... -- --profile-run wsbeat|bare|bare-buffered|bare-wsbeat-config|wsbeat-poll64|wsbeat-readbuf16k|wsbeat-readbuf128k \
+                     \x20  or: ... -- --profile-run wsbeat|bare|bare-buffered|bare-wsbeat-config|wsbeat-poll64|wsbeat-readbuf{{8,16,24,32,64,128}}k \
                      echo32|echo64k|stream1k|stream32 SECS   (one client alone, for perf/strace)",
                     SECTIONS.join(",")
                 );
@@ -252,8 +252,15 @@ fn profile_run(args: &[String]) -> i32 {
         Some("bare-buffered") => Who::BareBuffered,
         Some("bare-wsbeat-config") => Who::BareWsbeatConfig,
         Some("wsbeat-poll64") => Who::WsbeatPollEvery64,
-        Some("wsbeat-readbuf16k") => Who::WsbeatReadBuf16k,
-        Some("wsbeat-readbuf128k") => Who::WsbeatReadBuf128k,
+        Some(w) if w.starts_with("wsbeat-readbuf") => {
+            match ReadBufKib::ALL
+                .into_iter()
+                .find(|k| w == format!("wsbeat-readbuf{}k", k.kib()))
+            {
+                Some(k) => Who::WsbeatReadBuf(k),
+                None => return 2,
+            }
+        }
         _ => return 2,
     };
     let case = match args.get(1).map(String::as_str) {
@@ -589,13 +596,20 @@ fn run_overhead(opts: &Opts, r: &mut Results) {
         }
         if opts.diagnose {
             match case {
-                Case::Echo { size, .. } if size > 1024 => {
+                Case::Echo { .. } => {
+                    // The read buffer trades zero-filling before each read (small messages)
+                    // against reads per message (large ones): every size but the default's,
+                    // which is the `Wsbeat` run.
                     whos.push(Who::BareWsbeatConfig);
-                    whos.push(Who::WsbeatReadBuf16k);
-                    whos.push(Who::WsbeatReadBuf128k);
+                    let default = wsbeat::Config::new("ws://h/").read_buffer_size;
+                    whos.extend(
+                        ReadBufKib::ALL
+                            .into_iter()
+                            .filter(|k| k.bytes() != default)
+                            .map(Who::WsbeatReadBuf),
+                    );
                 }
                 Case::Stream { .. } => whos.push(Who::WsbeatPollEvery64),
-                _ => {}
             }
         }
         let mut oc = OverheadCase {

@@ -789,7 +789,7 @@ wsbeat_status wsbeat_config_set_max_message_size(struct wsbeat_config *config, s
 // `config` is NULL or a live handle.
 wsbeat_status wsbeat_config_set_max_frame_size(struct wsbeat_config *config, size_t bytes);
 
-// Size of the read buffer, allocated once per link. Defaults to 65536.
+// Size of the read buffer, allocated once per link. Defaults to 24576.
 //
 // # Safety
 // `config` is NULL or a live handle.

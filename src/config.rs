@@ -75,11 +75,13 @@ pub struct Config {
     pub max_message_size: usize,
     /// Largest single frame payload accepted from the server. Defaults to 1 MiB.
     pub max_frame_size: usize,
-    /// Size of the read buffer, allocated once per link; also the most one `read(2)` takes
-    /// (tungstenite zero-fills that much before each read). Defaults to 64 KiB: a 64 KiB
-    /// message then takes one or two reads rather than five, which brought its loopback echo
-    /// rate from 0.96 to 0.98 of a bare tungstenite loop (bench, `--diagnose`); 16 KiB saves
-    /// 48 KiB of RAM per link where large messages are rare. tungstenite's default is 128 KiB.
+    /// Size of the read buffer, allocated once per link; also the most one `read(2)` takes.
+    /// tungstenite zero-fills this much before every read, so it is paid per message received
+    /// as well as per byte: defaults to 24 KiB, where a 64 KiB message still takes three reads
+    /// (eight KiB would take nine) and a small message costs a 24 KiB fill rather than 64.
+    /// In the benchmark's alternating runs (`--diagnose`) that took 32-byte echo from 0.96 to
+    /// 0.99 of a bare tungstenite loop and kept 64 KiB echo at 0.97 or better. Raise it where
+    /// large messages dominate; tungstenite's own default is 128 KiB.
     pub read_buffer_size: usize,
     /// Extra headers sent with every upgrade request. Defaults to none.
     pub headers: Vec<(String, String)>,
@@ -201,7 +203,7 @@ impl Config {
             network: NetworkConfig::default(),
             max_message_size: 1 << 20,
             max_frame_size: 1 << 20,
-            read_buffer_size: 64 << 10,
+            read_buffer_size: 24 << 10,
             headers: Vec::new(),
             protocols: Vec::new(),
             origin: None,

@@ -36,10 +36,9 @@ pub enum Who {
     BareWsbeatConfig,
     /// Diagnostic: wsbeat polling only every 64th message while streaming.
     WsbeatPollEvery64,
-    /// Diagnostic: wsbeat with `read_buffer_size` 16 KiB (its default until 64 KiB won).
-    WsbeatReadBuf16k,
-    /// Diagnostic: wsbeat with `read_buffer_size` 128 KiB, tungstenite's default.
-    WsbeatReadBuf128k,
+    /// Diagnostic: wsbeat with `read_buffer_size` of this many KiB (tungstenite zero-fills
+    /// that much before each read, and reads at most that much per call).
+    WsbeatReadBuf(ReadBufKib),
 }
 
 /// Counts the calling thread's heap allocations (set by the binary that has the counting
@@ -53,6 +52,43 @@ fn thread_allocs() -> u64 {
     ALLOC_PROBE.get().map(|(count, _)| count().0).unwrap_or(0)
 }
 
+/// The read buffer sizes the diagnostics compare, in KiB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadBufKib {
+    K8,
+    K16,
+    K24,
+    K32,
+    K64,
+    K128,
+}
+
+impl ReadBufKib {
+    pub const ALL: [ReadBufKib; 6] = [
+        Self::K8,
+        Self::K16,
+        Self::K24,
+        Self::K32,
+        Self::K64,
+        Self::K128,
+    ];
+
+    pub fn bytes(self) -> usize {
+        self.kib() << 10
+    }
+
+    pub fn kib(self) -> usize {
+        match self {
+            Self::K8 => 8,
+            Self::K16 => 16,
+            Self::K24 => 24,
+            Self::K32 => 32,
+            Self::K64 => 64,
+            Self::K128 => 128,
+        }
+    }
+}
+
 impl Who {
     pub fn label(self) -> &'static str {
         match self {
@@ -61,8 +97,14 @@ impl Who {
             Who::BareBuffered => "bare tungstenite, write() + flush() every 1 ms",
             Who::BareWsbeatConfig => "bare tungstenite, wsbeat's WebSocketConfig",
             Who::WsbeatPollEvery64 => "wsbeat, poll(0) every 64th send",
-            Who::WsbeatReadBuf16k => "wsbeat, read_buffer_size 16 KiB",
-            Who::WsbeatReadBuf128k => "wsbeat, read_buffer_size 128 KiB",
+            Who::WsbeatReadBuf(k) => match k {
+                ReadBufKib::K8 => "wsbeat, read_buffer_size 8 KiB",
+                ReadBufKib::K16 => "wsbeat, read_buffer_size 16 KiB",
+                ReadBufKib::K24 => "wsbeat, read_buffer_size 24 KiB",
+                ReadBufKib::K32 => "wsbeat, read_buffer_size 32 KiB",
+                ReadBufKib::K64 => "wsbeat, read_buffer_size 64 KiB",
+                ReadBufKib::K128 => "wsbeat, read_buffer_size 128 KiB",
+            },
         }
     }
 }
@@ -168,16 +210,14 @@ fn connect(server: &Server, who: Who) -> Result<Conn, String> {
                 Conn::Bare(Box::new(ws))
             })
         }
-        Who::Wsbeat | Who::WsbeatPollEvery64 | Who::WsbeatReadBuf16k | Who::WsbeatReadBuf128k => {
+        Who::Wsbeat | Who::WsbeatPollEvery64 | Who::WsbeatReadBuf(_) => {
             let mut config = Config::new(server.url())
                 .ping_interval(WSBEAT_PING)
                 .pong_timeout(Duration::from_secs(1))
                 .max_missed_pongs(3)
                 .max_retries(Some(0));
-            match who {
-                Who::WsbeatReadBuf16k => config.read_buffer_size = 16 << 10,
-                Who::WsbeatReadBuf128k => config.read_buffer_size = 128 << 10,
-                _ => {}
+            if let Who::WsbeatReadBuf(k) = who {
+                config.read_buffer_size = k.bytes();
             }
             let mut client = Client::new(config).map_err(|e| e.to_string())?;
             let end = Instant::now() + Duration::from_secs(10);

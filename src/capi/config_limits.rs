@@ -239,7 +239,7 @@ pub unsafe extern "C" fn wsbeat_config_set_max_frame_size(
     })
 }
 
-/// Size of the read buffer, allocated once per link. Defaults to 65536.
+/// Size of the read buffer, allocated once per link. Defaults to 24576.
 ///
 /// # Safety
 /// `config` is NULL or a live handle.
