@@ -79,9 +79,10 @@ pub struct Config {
     /// tungstenite zero-fills this much before every read, so it is paid per message received
     /// as well as per byte: defaults to 24 KiB, where a 64 KiB message still takes three reads
     /// (eight KiB would take nine) and a small message costs a 24 KiB fill rather than 64.
-    /// In the benchmark's alternating runs (`--diagnose`) that took 32-byte echo from 0.96 to
-    /// 0.99 of a bare tungstenite loop and kept 64 KiB echo at 0.97 or better. Raise it where
-    /// large messages dominate; tungstenite's own default is 128 KiB.
+    /// In the benchmark's alternating runs that moved 32-byte echo from 0.95-0.96 to
+    /// 0.97-1.00 of a bare tungstenite loop, with 64 KiB echo at 0.97 or better (README,
+    /// Benchmarks). Raise it where large messages dominate; tungstenite's own default is
+    /// 128 KiB.
     pub read_buffer_size: usize,
     /// Extra headers sent with every upgrade request. Defaults to none.
     pub headers: Vec<(String, String)>,
