@@ -72,14 +72,9 @@ pub(crate) fn valid_header_value(value: &str) -> bool {
         .all(|c| c == b'\t' || (b' '..=b'~').contains(&c) || c >= 0x80)
 }
 
-/// Builds the upgrade request for one attempt, with `headers` (the configured ones, or what
-/// the request hook made of them).
-pub(crate) fn build(
-    endpoint: &Endpoint,
-    headers: &[(String, String)],
-    config: &Config,
-) -> Result<UpgradeRequest, Error> {
-    // The hook's headers have not been through `Config::validate`.
+/// Checks extra headers (configured, or made by the request hook): each name a token, each
+/// value a valid header value; the error names the field `headers` and the header.
+pub(crate) fn check_headers(headers: &[(String, String)]) -> Result<(), Error> {
     for (name, value) in headers {
         if !is_token(name) {
             return Err(Error::config(
@@ -94,6 +89,18 @@ pub(crate) fn build(
             ));
         }
     }
+    Ok(())
+}
+
+/// Builds the upgrade request for one attempt, with `headers` (the configured ones, or what
+/// the request hook made of them).
+pub(crate) fn build(
+    endpoint: &Endpoint,
+    headers: &[(String, String)],
+    config: &Config,
+) -> Result<UpgradeRequest, Error> {
+    // The hook's headers have not been through `Config::validate`.
+    check_headers(headers)?;
     let path = endpoint.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut req = UpgradeRequest {
         path: if path.is_empty() { "/" } else { path }.to_string(),

@@ -96,20 +96,7 @@ impl Config {
         if self.read_buffer_size == 0 {
             return Err(Error::config("read_buffer_size", "must be at least 1"));
         }
-        for (name, value) in &self.headers {
-            if !crate::request::is_token(name) {
-                return Err(Error::config(
-                    "headers",
-                    format!("invalid header name {name:?}"),
-                ));
-            }
-            if !crate::request::valid_header_value(value) {
-                return Err(Error::config(
-                    "headers",
-                    format!("invalid value for header {name:?}"),
-                ));
-            }
-        }
+        crate::request::check_headers(&self.headers)?;
         for p in &self.protocols {
             if !crate::request::is_token(p) {
                 return Err(Error::config(
